@@ -1,0 +1,8 @@
+//! exchange-status-sync: makes a STARFACE PBX follow its users' Exchange calendars.
+//!
+//! See ARCHITECTURE.md for the map of this crate.
+
+pub mod config;
+pub mod exchange;
+pub mod model;
+pub mod time;

@@ -1,0 +1,54 @@
+//! The data the whole program talks about: appointments as read from a calendar.
+//!
+//! Calendar backends (EWS, Graph) produce these; `rules` consumes them. Times are UTC seconds since
+//! the Unix epoch so that the core never needs a clock or a time zone.
+
+/// Seconds since 1970-01-01T00:00:00Z.
+pub type Timestamp = i64;
+
+/// Exchange's "show as" of an appointment. NoData and unknown values never get this far: the
+/// parsers drop such appointments.
+///
+/// The declaration order is the dominance order of DESIGN.md section 5 (lowest first), so
+/// `Ord` picks the dominant appointment directly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ShowAs {
+    Free,
+    WorkingElsewhere,
+    Tentative,
+    Busy,
+    Oof,
+}
+
+impl ShowAs {
+    /// The name an admin sees in logs and `--dry-run` output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShowAs::Free => "Free",
+            ShowAs::WorkingElsewhere => "WorkingElsewhere",
+            ShowAs::Tentative => "Tentative",
+            ShowAs::Busy => "Busy",
+            ShowAs::Oof => "OOF",
+        }
+    }
+}
+
+/// One appointment of one mailbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appointment {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub show_as: ShowAs,
+    /// `None` when the server did not tell (free/busy only, no details).
+    pub subject: Option<String>,
+    /// Private or confidential: the subject never reaches a status text.
+    pub private: bool,
+    pub all_day: bool,
+}
+
+/// The time window calendars are read for: `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
