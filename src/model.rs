@@ -52,3 +52,31 @@ pub struct Window {
     pub start: Timestamp,
     pub end: Timestamp,
 }
+
+/// A STARFACE chat presence we set (DESIGN.md section 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Presence {
+    Available,
+    DoNotDisturb,
+    ExtendedAway,
+}
+
+impl Presence {
+    /// The value STARFACE's `ChangeUserPresence` block takes, and the state file stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Available => "AVAILABLE",
+            Presence::DoNotDisturb => "DO_NOT_DISTURB",
+            Presence::ExtendedAway => "EXTENDED_AWAY",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Presence> {
+        match s {
+            "AVAILABLE" => Some(Presence::Available),
+            "DO_NOT_DISTURB" => Some(Presence::DoNotDisturb),
+            "EXTENDED_AWAY" => Some(Presence::ExtendedAway),
+            _ => None,
+        }
+    }
+}
