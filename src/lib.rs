@@ -4,5 +4,7 @@
 
 pub mod config;
 pub mod exchange;
+pub mod http;
 pub mod model;
 pub mod time;
+pub mod xml;
