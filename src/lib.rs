@@ -5,6 +5,7 @@
 pub mod config;
 pub mod exchange;
 pub mod http;
+pub mod json;
 pub mod model;
 pub mod time;
 pub mod xml;

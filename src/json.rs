@@ -1,0 +1,703 @@
+//! A small JSON value type: parsed from untrusted text with a depth cap, written back with the
+//! keys in their original order and every unknown field kept.
+//!
+//! Written by hand instead of using nanoserde's `DeJson` on network data: that parser can panic
+//! on some malformed inputs, and a panic in the daemon is never acceptable for a bad response.
+//! Keeping objects as ordered key lists (not maps) lets a caller read an object, change one field
+//! and write the whole object back unchanged otherwise, which the STARFACE REST API needs.
+//! Numbers keep their literal text so that large ids survive a round trip exactly.
+
+use std::fmt;
+
+/// How deeply arrays and objects may nest. Real responses (Graph, STARFACE, OAuth) stay below 10;
+/// the cap keeps hostile input from exhausting the stack.
+pub const MAX_DEPTH: usize = 64;
+
+/// A JSON value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    /// The number's literal text, checked against the JSON grammar.
+    Number(String),
+    String(String),
+    Array(Vec<Value>),
+    /// Members in document order; duplicate keys are kept as they came.
+    Object(Vec<(String, Value)>),
+}
+
+/// Why a text is not acceptable JSON. Positions are byte offsets into the text. The messages
+/// never quote the input, which may hold a secret (an access token, a password).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonError {
+    /// The text ended inside a value.
+    UnexpectedEnd,
+    /// A character that cannot start or continue a value here.
+    Unexpected { at: usize, expected: &'static str },
+    /// A backslash escape that JSON does not know, or a `\u` escape that is not a valid
+    /// character (a lone surrogate).
+    BadEscape { at: usize },
+    /// A raw control character inside a string.
+    ControlCharacter { at: usize },
+    /// A number that does not follow the JSON grammar (`01`, `1.`, `-`, `1e`).
+    BadNumber { at: usize },
+    /// Arrays and objects nest deeper than `MAX_DEPTH`.
+    TooDeep { at: usize },
+    /// Something follows the value.
+    TrailingCharacters { at: usize },
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JsonError::UnexpectedEnd => f.write_str("JSON text ends in the middle of a value"),
+            JsonError::Unexpected { at, expected } => {
+                write!(f, "invalid JSON at byte {at}: expected {expected}")
+            }
+            JsonError::BadEscape { at } => write!(f, "invalid escape in JSON string at byte {at}"),
+            JsonError::ControlCharacter { at } => {
+                write!(f, "unescaped control character in JSON string at byte {at}")
+            }
+            JsonError::BadNumber { at } => write!(f, "invalid JSON number at byte {at}"),
+            JsonError::TooDeep { at } => {
+                write!(f, "JSON nests deeper than {MAX_DEPTH} levels at byte {at}")
+            }
+            JsonError::TrailingCharacters { at } => {
+                write!(f, "unexpected text after the JSON value at byte {at}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+/// Parses a complete JSON text (one value, surrounded by optional whitespace).
+pub fn parse(text: &str) -> Result<Value, JsonError> {
+    let mut p = Parser {
+        b: text.as_bytes(),
+        text,
+        pos: 0,
+    };
+    p.skip_ws();
+    let v = p.value(0)?;
+    p.skip_ws();
+    if p.pos < p.b.len() {
+        return Err(JsonError::TrailingCharacters { at: p.pos });
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    text: &'a str,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn expect_byte(&mut self, c: u8, expected: &'static str) -> Result<(), JsonError> {
+        match self.peek() {
+            Some(x) if x == c => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(_) => Err(JsonError::Unexpected {
+                at: self.pos,
+                expected,
+            }),
+            None => Err(JsonError::UnexpectedEnd),
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+        match self.peek() {
+            None => Err(JsonError::UnexpectedEnd),
+            Some(b'{') => self.object(depth + 1),
+            Some(b'[') => self.array(depth + 1),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(JsonError::Unexpected {
+                at: self.pos,
+                expected: "a value",
+            }),
+        }
+    }
+
+    fn literal(&mut self, word: &'static str, v: Value) -> Result<Value, JsonError> {
+        let end = self.pos + word.len();
+        match self.b.get(self.pos..end) {
+            Some(s) if s == word.as_bytes() => {
+                self.pos = end;
+                Ok(v)
+            }
+            // A prefix of the word at the very end is a truncation, not a typo.
+            None if word.as_bytes().starts_with(&self.b[self.pos..]) => {
+                Err(JsonError::UnexpectedEnd)
+            }
+            _ => Err(JsonError::Unexpected {
+                at: self.pos,
+                expected: "a value",
+            }),
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, JsonError> {
+        let start = self.pos;
+        let bad = |at| JsonError::BadNumber { at };
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            None => return Err(JsonError::UnexpectedEnd),
+            Some(_) => return Err(bad(start)),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                return Err(self.end_or(bad(start)));
+            }
+            self.digits();
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                return Err(self.end_or(bad(start)));
+            }
+            self.digits();
+        }
+        // `01` or `1x`: a number must not run straight into more digits or letters.
+        if self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'.')
+        {
+            return Err(bad(start));
+        }
+        Ok(Value::Number(self.text[start..self.pos].to_string()))
+    }
+
+    fn end_or(&self, e: JsonError) -> JsonError {
+        if self.pos >= self.b.len() {
+            JsonError::UnexpectedEnd
+        } else {
+            e
+        }
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, JsonError> {
+        let at = self.pos;
+        let part = self.b.get(at..at + 4).ok_or(JsonError::UnexpectedEnd)?;
+        let mut v = 0u32;
+        for &c in part {
+            let d = (c as char)
+                .to_digit(16)
+                .ok_or(JsonError::BadEscape { at: at - 2 })?;
+            v = v * 16 + d;
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    fn string(&mut self) -> Result<String, JsonError> {
+        self.pos += 1; // the opening quote
+        let mut out = String::new();
+        loop {
+            let run_start = self.pos;
+            while let Some(c) = self.peek() {
+                if c == b'"' || c == b'\\' || c < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            // The run stops only at ASCII bytes, so both ends are character boundaries.
+            out.push_str(&self.text[run_start..self.pos]);
+            match self.peek() {
+                None => return Err(JsonError::UnexpectedEnd),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => {
+                    let at = self.pos;
+                    self.pos += 1;
+                    let c = self.peek().ok_or(JsonError::UnexpectedEnd)?;
+                    self.pos += 1;
+                    let ch = match c {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => self.unicode_escape(at)?,
+                        _ => return Err(JsonError::BadEscape { at }),
+                    };
+                    out.push(ch);
+                }
+                Some(_) => return Err(JsonError::ControlCharacter { at: self.pos }),
+            }
+        }
+    }
+
+    /// After `\u`: one code unit, or a surrogate pair written as two escapes.
+    fn unicode_escape(&mut self, at: usize) -> Result<char, JsonError> {
+        let hi = self.hex4()?;
+        let code = if (0xD800..0xDC00).contains(&hi) {
+            match self.b.get(self.pos..self.pos + 2) {
+                Some(b"\\u") => {}
+                Some(_) => return Err(JsonError::BadEscape { at }),
+                None => return Err(self.end_or(JsonError::BadEscape { at })),
+            }
+            self.pos += 2;
+            let lo = self.hex4()?;
+            if !(0xDC00..0xE000).contains(&lo) {
+                return Err(JsonError::BadEscape { at });
+            }
+            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+        } else {
+            hi
+        };
+        char::from_u32(code).ok_or(JsonError::BadEscape { at })
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value, JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(JsonError::TooDeep { at: self.pos });
+        }
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.skip_ws();
+            items.push(self.value(depth)?);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Value::Array(items));
+                }
+                None => return Err(JsonError::UnexpectedEnd),
+                Some(_) => {
+                    return Err(JsonError::Unexpected {
+                        at: self.pos,
+                        expected: "',' or ']'",
+                    })
+                }
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value, JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(JsonError::TooDeep { at: self.pos });
+        }
+        self.pos += 1;
+        let mut members = Vec::new();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Value::Object(members));
+        }
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                Some(b'"') => {}
+                None => return Err(JsonError::UnexpectedEnd),
+                Some(_) => {
+                    return Err(JsonError::Unexpected {
+                        at: self.pos,
+                        expected: "a member name in quotes",
+                    })
+                }
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            self.expect_byte(b':', "':'")?;
+            self.skip_ws();
+            let v = self.value(depth)?;
+            members.push((key, v));
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(Value::Object(members));
+                }
+                None => return Err(JsonError::UnexpectedEnd),
+                Some(_) => {
+                    return Err(JsonError::Unexpected {
+                        at: self.pos,
+                        expected: "',' or '}'",
+                    })
+                }
+            }
+        }
+    }
+}
+
+impl Value {
+    /// A number value from an integer.
+    pub fn from_i64(n: i64) -> Value {
+        Value::Number(n.to_string())
+    }
+
+    /// An object's member (the first one of that name), or `None` for a missing member or a
+    /// value that is not an object.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Sets an object's member: replaces the value in place (keeping the member's position) or
+    /// appends a new member. Returns `false`, changing nothing, when `self` is not an object.
+    pub fn set(&mut self, key: &str, value: Value) -> bool {
+        let Value::Object(m) = self else {
+            return false;
+        };
+        match m.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value,
+            None => m.push((key.to_string(), value)),
+        }
+        true
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// An integer that fits in `i64`; `None` for fractions, exponents and other types.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Number(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// A non-negative integer that fits in `u64`.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Number(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&[(String, Value)]> {
+        match self {
+            Value::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The JSON type's name, for messages like "expected a string, found a number".
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        }
+    }
+
+    /// The compact JSON text of this value.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(true) => out.push_str("true"),
+            Value::Bool(false) => out.push_str("false"),
+            Value::Number(n) => out.push_str(n),
+            Value::String(s) => write_string(s, out),
+            Value::Array(a) => {
+                out.push('[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write(out);
+                }
+                out.push(']');
+            }
+            Value::Object(m) => {
+                out.push('{');
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_string(k, out);
+                    out.push(':');
+                    v.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+/// Writes `s` as a JSON string literal (quotes included).
+pub fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `s` as a JSON string literal.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_string(s, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `text`; on success compares the compact serialisation with `expect`, on failure
+    /// the error's Display with `expect` prefixed by `error: `.
+    fn check(text: &str, expect: &str) {
+        let got = match parse(text) {
+            Ok(v) => v.to_json(),
+            Err(e) => format!("error: {e}"),
+        };
+        assert_eq!(got, expect, "input {text:?}");
+    }
+
+    #[test]
+    fn values() {
+        check("null", "null");
+        check(" true ", "true");
+        check("false", "false");
+        check("0", "0");
+        check("-0", "-0");
+        check("12345678901234567890123", "12345678901234567890123");
+        check("-1.5e+10", "-1.5e+10");
+        check("2E-3", "2E-3");
+        check(r#""""#, r#""""#);
+        check(r#""a\"b\\c\/d""#, r#""a\"b\\c/d""#);
+        check(r#""\b\f\n\r\t""#, r#""\u0008\u000c\n\r\t""#);
+        check(r#""\u00e4\u00C4""#, "\"äÄ\"");
+        check(r#""\ud83d\ude00""#, "\"😀\"");
+        check("\"Grüße 😀\"", "\"Grüße 😀\"");
+        check("[]", "[]");
+        check("[ 1 , [ 2 ] , {} ]", "[1,[2],{}]");
+        check("{}", "{}");
+        // Key order and duplicates are kept.
+        check(r#"{"z":1,"a":2,"z":3}"#, r#"{"z":1,"a":2,"z":3}"#);
+        check(
+            "{\n\t\"a\" : [true, null],\r\n \"b\":{\"c\":\"d\"}\n}",
+            r#"{"a":[true,null],"b":{"c":"d"}}"#,
+        );
+    }
+
+    #[test]
+    fn errors() {
+        check("", "error: JSON text ends in the middle of a value");
+        check("   ", "error: JSON text ends in the middle of a value");
+        check("[1,", "error: JSON text ends in the middle of a value");
+        check("tru", "error: JSON text ends in the middle of a value");
+        check("\"abc", "error: JSON text ends in the middle of a value");
+        check(r#""\u12"#, "error: JSON text ends in the middle of a value");
+        check("1.", "error: JSON text ends in the middle of a value");
+        check("trux", "error: invalid JSON at byte 0: expected a value");
+        check("nul1", "error: invalid JSON at byte 0: expected a value");
+        check(
+            "[1 2]",
+            "error: invalid JSON at byte 3: expected ',' or ']'",
+        );
+        check("[1,]", "error: invalid JSON at byte 3: expected a value");
+        check(r#"{"a" 1}"#, "error: invalid JSON at byte 5: expected ':'");
+        check(
+            r#"{"a":1,}"#,
+            "error: invalid JSON at byte 7: expected a member name in quotes",
+        );
+        check(
+            "{a:1}",
+            "error: invalid JSON at byte 1: expected a member name in quotes",
+        );
+        check(
+            r#"{"a":1 "b":2}"#,
+            "error: invalid JSON at byte 7: expected ',' or '}'",
+        );
+        check("'a'", "error: invalid JSON at byte 0: expected a value");
+        check("01", "error: invalid JSON number at byte 0");
+        check("1.x", "error: invalid JSON number at byte 0");
+        check("1e+", "error: JSON text ends in the middle of a value");
+        check("1ex", "error: invalid JSON number at byte 0");
+        check("-", "error: JSON text ends in the middle of a value");
+        check("-a", "error: invalid JSON number at byte 0");
+        check("+1", "error: invalid JSON at byte 0: expected a value");
+        check("NaN", "error: invalid JSON at byte 0: expected a value");
+        check(r#""\x""#, "error: invalid escape in JSON string at byte 1");
+        check(
+            r#""\u00g0""#,
+            "error: invalid escape in JSON string at byte 1",
+        );
+        check(
+            r#""\ud800""#,
+            "error: invalid escape in JSON string at byte 1",
+        );
+        check(
+            r#""\ud800\u0041""#,
+            "error: invalid escape in JSON string at byte 1",
+        );
+        check(
+            r#""\udc00""#,
+            "error: invalid escape in JSON string at byte 1",
+        );
+        check(
+            "\"a\nb\"",
+            "error: unescaped control character in JSON string at byte 2",
+        );
+        check(
+            "1 2",
+            "error: unexpected text after the JSON value at byte 2",
+        );
+        check(
+            "{} x",
+            "error: unexpected text after the JSON value at byte 3",
+        );
+    }
+
+    #[test]
+    fn depth_cap() {
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert_eq!(parse(&deep), Err(JsonError::TooDeep { at: MAX_DEPTH }));
+        // Far deeper than any stack could take if the cap were missing.
+        let hostile = "[{\"a\":".repeat(100_000);
+        assert!(matches!(parse(&hostile), Err(JsonError::TooDeep { .. })));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let text = r#"{"a":[1,-2.5e3,true,false,null,"x\u00e4\ud83d\ude00\n"],"b":{"c":"Grüße"}}"#;
+        assert!(parse(text).is_ok());
+        for end in 0..text.len() {
+            if let Some(prefix) = text.get(..end) {
+                assert!(parse(prefix).is_err(), "prefix {prefix:?} parsed");
+            }
+        }
+    }
+
+    #[test]
+    fn huge_string() {
+        let s = "x".repeat(1 << 20);
+        let v = parse(&quote(&s)).unwrap();
+        assert_eq!(v.as_str().map(str::len), Some(1 << 20));
+    }
+
+    #[test]
+    fn accessors_and_set() {
+        let mut v = parse(r#"{"id":"7","n":42,"big":1e3,"ok":true,"list":[1],"o":{}}"#).unwrap();
+        assert_eq!(v.get("id").and_then(Value::as_str), Some("7"));
+        assert_eq!(v.get("n").and_then(Value::as_i64), Some(42));
+        assert_eq!(v.get("n").and_then(Value::as_u64), Some(42));
+        assert_eq!(v.get("big").and_then(Value::as_i64), None);
+        assert_eq!(v.get("big").and_then(Value::as_f64), Some(1000.0));
+        assert_eq!(v.get("ok").and_then(Value::as_bool), Some(true));
+        assert_eq!(
+            v.get("list").and_then(Value::as_array).map(<[_]>::len),
+            Some(1)
+        );
+        assert_eq!(
+            v.get("o").and_then(Value::as_object).map(<[_]>::len),
+            Some(0)
+        );
+        assert_eq!(v.get("id").map(Value::type_name), Some("a string"));
+        assert!(v.get("missing").is_none());
+        assert!(v.set("n", Value::Bool(false)));
+        assert!(v.set("new", Value::from_i64(-3)));
+        assert_eq!(
+            v.to_json(),
+            r#"{"id":"7","n":false,"big":1e3,"ok":true,"list":[1],"o":{},"new":-3}"#
+        );
+        let mut not_object = Value::Null;
+        assert!(!not_object.set("a", Value::Null));
+        assert!(Value::Null.get("a").is_none());
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("a\"b\\\u{1}ä"), r#""a\"b\\\u0001ä""#);
+        // Whatever we write, we read back.
+        for s in ["", "plain", "\u{0}\u{1f}\u{7f}", "😀\"\\/"] {
+            assert_eq!(parse(&quote(s)).unwrap().as_str(), Some(s));
+        }
+    }
+}
