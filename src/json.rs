@@ -365,6 +365,11 @@ impl Parser<'_> {
 }
 
 impl Value {
+    /// Same as the free function `parse`, for callers that prefer `Value::parse`.
+    pub fn parse(text: &str) -> Result<Value, JsonError> {
+        parse(text)
+    }
+
     /// A number value from an integer.
     pub fn from_i64(n: i64) -> Value {
         Value::Number(n.to_string())
