@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use crate::model::{Appointment, Window};
 
+pub mod oauth;
+
 /// What reading one mailbox gave.
 pub type MailboxResult = Result<Vec<Appointment>, MailboxError>;
 
