@@ -7,5 +7,7 @@ pub mod exchange;
 pub mod http;
 pub mod json;
 pub mod model;
+pub mod reconcile;
+pub mod rules;
 pub mod time;
 pub mod xml;
