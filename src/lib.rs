@@ -9,5 +9,6 @@ pub mod json;
 pub mod model;
 pub mod reconcile;
 pub mod rules;
+pub mod state;
 pub mod time;
 pub mod xml;
