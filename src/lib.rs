@@ -10,5 +10,6 @@ pub mod model;
 pub mod reconcile;
 pub mod rules;
 pub mod state;
+pub mod sync;
 pub mod time;
 pub mod xml;

@@ -1,0 +1,872 @@
+//! One synchronisation pass at time `t`: for every handled user, appointments → desired state
+//! (rules) → operations (reconcile) → PBX writes → new records in the state.
+//!
+//! The PBX is behind the `Pbx` trait so that this glue is tested without HTTP; the STARFACE
+//! adapter is in `pbx.rs`. Reads happen only where `reconcile` asks for them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use crate::config::Config;
+use crate::model::{Appointment, Presence, Timestamp};
+use crate::reconcile::{self, ChatRecord, RedirectView, SwitchRecord};
+use crate::rules::{self, Cause, Switch};
+use crate::state::{State, UserId, UserRecord};
+use crate::time;
+
+/// A PBX failure as the pass sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PbxError {
+    pub message: String,
+    /// The PBX cannot be reached at all: stop trying for the other users in this pass.
+    pub unreachable: bool,
+}
+
+impl fmt::Display for PbxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// One ALWAYS redirect on one of the user's own numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    pub id: String,
+    pub number: String,
+    pub internal: bool,
+    pub enabled: bool,
+    pub has_destination: bool,
+}
+
+/// What a pass needs from the PBX.
+pub trait Pbx {
+    fn dnd(&mut self, user: UserId) -> Result<bool, PbxError>;
+    fn set_dnd(&mut self, user: UserId, on: bool) -> Result<(), PbxError>;
+    fn redirects(&mut self, user: UserId) -> Result<Vec<Redirect>, PbxError>;
+    fn set_redirect(&mut self, user: UserId, id: &str, on: bool) -> Result<(), PbxError>;
+    fn set_chat(
+        &mut self,
+        user: UserId,
+        presence: Option<Presence>,
+        text: Option<&str>,
+    ) -> Result<(), PbxError>;
+}
+
+/// A handled user: a member of the group with an e-mail address (lower case).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub id: UserId,
+    pub email: String,
+}
+
+/// What is known of a mailbox: its appointments, or why they could not be read.
+pub type Calendar = Result<Vec<Appointment>, String>;
+
+/// Problems already reported, so that each is logged once and not every poll.
+#[derive(Debug, Default)]
+pub struct Reported {
+    seen: HashMap<String, String>,
+}
+
+impl Reported {
+    /// True when `message` is new for `key` (and remembers it).
+    pub fn first(&mut self, key: &str, message: &str) -> bool {
+        if self.seen.get(key).map(String::as_str) == Some(message) {
+            return false;
+        }
+        self.seen.insert(key.to_string(), message.to_string());
+        true
+    }
+
+    /// Forgets `key`, so that the problem is reported again if it comes back.
+    pub fn clear(&mut self, key: &str) {
+        self.seen.remove(key);
+    }
+}
+
+/// The feature an operation is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Feature {
+    Dnd,
+    Forward(String),
+    Presence,
+    Text,
+}
+
+/// One planned or made change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub email: String,
+    pub feature: Feature,
+    pub from: String,
+    pub to: String,
+    /// The appointment behind it; `None`: no appointment (switching back).
+    pub cause: Option<Cause>,
+}
+
+fn quote_text(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl Change {
+    fn why(&self, end: impl Fn(Timestamp) -> String) -> String {
+        match &self.cause {
+            Some(c) => format!(
+                "{} {} until {}",
+                c.show_as.name(),
+                quote_text(&c.text),
+                end(c.end)
+            ),
+            None => "no appointment".to_string(),
+        }
+    }
+
+    /// The `--dry-run` line: `alice@example.com dnd off -> on (Busy "Weekly sync" until …)`.
+    pub fn dry_run_line(&self) -> String {
+        let feature = match &self.feature {
+            Feature::Dnd => "dnd".to_string(),
+            Feature::Forward(n) => format!("forward {n}"),
+            Feature::Presence => "presence".to_string(),
+            Feature::Text => "text".to_string(),
+        };
+        format!(
+            "{} {feature} {} -> {} ({})",
+            self.email,
+            self.from,
+            self.to,
+            self.why(time::format_rfc3339)
+        )
+    }
+
+    /// The log line: `alice@example.com: DND on (Busy "Weekly sync" until 10:30Z)`.
+    pub fn log_line(&self, now: Timestamp) -> String {
+        let feature = match &self.feature {
+            Feature::Dnd => "DND".to_string(),
+            Feature::Forward(n) => format!("forwarding of {n}"),
+            Feature::Presence => "chat presence".to_string(),
+            Feature::Text => "chat text".to_string(),
+        };
+        format!(
+            "{}: {feature} {} ({})",
+            self.email,
+            self.to,
+            self.why(|t| time::format_short(t, now))
+        )
+    }
+}
+
+/// The outcome of a pass.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Made (or, with `dry_run`, planned) changes.
+    pub changes: Vec<Change>,
+    /// Users that could not be handled, with why (one sentence each).
+    pub failures: Vec<String>,
+    /// Things the admin should know (logged at warn).
+    pub warnings: Vec<String>,
+    /// Things worth a line at info that are not changes (overrides noticed).
+    pub notices: Vec<String>,
+    pub pbx_reads: usize,
+    pub pbx_writes: usize,
+    /// The PBX could not be reached during the pass.
+    pub pbx_unreachable: bool,
+}
+
+/// The parameters of one pass.
+pub struct Pass<'a> {
+    pub t: Timestamp,
+    pub members: &'a [Member],
+    /// Keyed by lower-case e-mail.
+    pub calendars: &'a HashMap<String, Calendar>,
+    /// The calendars are older than the stale limit: switch nothing on from them.
+    pub stale: bool,
+    pub dry_run: bool,
+}
+
+fn on_off(b: bool) -> String {
+    if b { "on" } else { "off" }.to_string()
+}
+
+/// Runs one pass over all members (and over users we still own something of who left the
+/// group: their features go back as after their last appointment).
+pub fn run_pass(
+    pbx: &mut dyn Pbx,
+    state: &mut State,
+    config: &Config,
+    pass: &Pass<'_>,
+    reported: &mut Reported,
+) -> Report {
+    let mut report = Report::default();
+    let no_appointments: Calendar = Ok(Vec::new());
+    let mut users: Vec<(UserId, String, &Calendar)> = Vec::new();
+    let mut seen = HashSet::new();
+    for m in pass.members {
+        seen.insert(m.id);
+        let cal = pass.calendars.get(&m.email).unwrap_or(&no_appointments);
+        users.push((m.id, m.email.clone(), cal));
+    }
+    for (id, rec) in &state.users {
+        if !seen.contains(id) && !rec.is_empty() {
+            users.push((*id, rec.email.clone(), &no_appointments));
+        }
+    }
+    for (id, email, calendar) in users {
+        if report.pbx_unreachable {
+            report
+                .failures
+                .push(format!("{email}: skipped, the PBX is unreachable"));
+            continue;
+        }
+        let appointments = match calendar {
+            Ok(a) => a,
+            Err(e) => {
+                report
+                    .failures
+                    .push(format!("{email}: mailbox not readable: {e}"));
+                continue;
+            }
+        };
+        reported.clear(&format!("mailbox:{email}"));
+        let mut rec = state.users.get(&id).cloned().unwrap_or_default();
+        rec.email = email.clone();
+        let mut user = UserPass {
+            pbx: &mut *pbx,
+            report: &mut report,
+            email: &email,
+            id,
+            pass,
+            config,
+            reported: &mut *reported,
+        };
+        user.run(appointments, &mut rec);
+        if rec.is_empty() {
+            state.users.remove(&id);
+        } else {
+            state.users.insert(id, rec);
+        }
+    }
+    report
+}
+
+struct UserPass<'p, 'r> {
+    pbx: &'p mut dyn Pbx,
+    report: &'r mut Report,
+    email: &'r str,
+    id: UserId,
+    pass: &'r Pass<'r>,
+    config: &'r Config,
+    reported: &'r mut Reported,
+}
+
+impl UserPass<'_, '_> {
+    fn fail(&mut self, what: &str, e: PbxError) {
+        if e.unreachable {
+            self.report.pbx_unreachable = true;
+        }
+        self.report
+            .failures
+            .push(format!("{}: {what} failed: {e}", self.email));
+    }
+
+    /// Stale data never switches anything on that is not already ours.
+    fn gate(&self, want: &Switch, rec: &SwitchRecord) -> bool {
+        !(self.pass.stale && want.on && !rec.ours)
+    }
+
+    fn run(&mut self, appointments: &[Appointment], rec: &mut UserRecord) {
+        let d = rules::desired(
+            appointments,
+            self.pass.t,
+            &self.config.actions,
+            &self.config.chat,
+        );
+        self.dnd(&d.dnd, &d.dominant, &mut rec.dnd);
+        self.forward(&d.forward, &d.dominant, &mut rec.forward);
+        if !self.pass.stale || rec.chat.is_empty() {
+            self.chat(&d, &mut rec.chat);
+        }
+    }
+
+    fn dnd(&mut self, want: &Switch, dominant: &Option<Cause>, rec: &mut SwitchRecord) {
+        if !self.gate(want, rec) {
+            return;
+        }
+        let plan = match reconcile::reconcile_switch(want, rec, None) {
+            Ok(p) => p,
+            Err(reconcile::NeedRead) => {
+                self.report.pbx_reads += 1;
+                match self.pbx.dnd(self.id) {
+                    Ok(actual) => match reconcile::reconcile_switch(want, rec, Some(actual)) {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                    Err(e) => return self.fail("reading DND", e),
+                }
+            }
+        };
+        if rec.ours && !plan.record.ours && plan.record.override_until.is_some() {
+            self.report.notices.push(format!(
+                "{}: DND was switched off by hand during the appointment; left alone until it ends",
+                self.email
+            ));
+        }
+        if let Some(on) = plan.write {
+            let cause = if on {
+                want.cause.clone()
+            } else {
+                dominant.clone()
+            };
+            if !self.pass.dry_run {
+                self.report.pbx_writes += 1;
+                if let Err(e) = self.pbx.set_dnd(self.id, on) {
+                    return self.fail("switching DND", e);
+                }
+            }
+            self.report.changes.push(Change {
+                email: self.email.to_string(),
+                feature: Feature::Dnd,
+                from: on_off(!on),
+                to: on_off(on),
+                cause,
+            });
+        }
+        *rec = plan.record;
+    }
+
+    fn forward(
+        &mut self,
+        want: &Switch,
+        dominant: &Option<Cause>,
+        recs: &mut BTreeMap<String, SwitchRecord>,
+    ) {
+        if self.pass.stale && want.on && !recs.values().any(|r| r.ours) {
+            return;
+        }
+        if !reconcile::forward_needs_read(want, recs) {
+            *recs = reconcile::records_without_read(want, recs);
+            return;
+        }
+        self.report.pbx_reads += 1;
+        let redirects = match self.pbx.redirects(self.id) {
+            Ok(r) => r,
+            Err(e) => return self.fail("reading the redirects", e),
+        };
+        let internal = self.config.actions.forward_internal_calls;
+        let views: Vec<RedirectView> = redirects
+            .iter()
+            .map(|r| RedirectView {
+                id: r.id.clone(),
+                number: r.number.clone(),
+                enabled: r.enabled,
+                has_destination: r.has_destination,
+                target: !r.internal || internal,
+            })
+            .collect();
+        let plan = reconcile::reconcile_forward(want, recs, &views);
+        if !plan.missing_destination.is_empty() {
+            let msg = format!(
+                "{}: call forwarding wanted, but the \"always\" redirect of {} has no destination; set one in STARFACE",
+                self.email,
+                plan.missing_destination.join(", ")
+            );
+            if self.reported.first(&format!("nodest:{}", self.email), &msg) {
+                self.report.warnings.push(msg);
+            }
+        }
+        let mut next = BTreeMap::new();
+        for p in plan.redirects {
+            let old = recs.get(&p.id).cloned().unwrap_or_default();
+            if old.ours && !p.record.ours && p.record.override_until.is_some() {
+                self.report.notices.push(format!(
+                    "{}: forwarding of {} was switched off by hand during the appointment; left alone until it ends",
+                    self.email, p.number
+                ));
+            }
+            let mut record = p.record;
+            if let Some(on) = p.write {
+                let cause = if on {
+                    want.cause.clone()
+                } else {
+                    dominant.clone()
+                };
+                let mut ok = true;
+                if !self.pass.dry_run {
+                    self.report.pbx_writes += 1;
+                    if let Err(e) = self.pbx.set_redirect(self.id, &p.id, on) {
+                        self.fail(&format!("switching the forwarding of {}", p.number), e);
+                        ok = false;
+                        record = old;
+                    }
+                }
+                if ok {
+                    self.report.changes.push(Change {
+                        email: self.email.to_string(),
+                        feature: Feature::Forward(p.number.clone()),
+                        from: on_off(!on),
+                        to: on_off(on),
+                        cause,
+                    });
+                }
+            }
+            if !record.is_empty() {
+                next.insert(p.id, record);
+            }
+        }
+        *recs = next;
+    }
+
+    fn chat(&mut self, d: &rules::Desired, rec: &mut ChatRecord) {
+        let plan = reconcile::reconcile_chat(d, rec, &self.config.chat);
+        if let Some(w) = &plan.write {
+            if !self.pass.dry_run {
+                self.report.pbx_writes += 1;
+                if let Err(e) = self.pbx.set_chat(self.id, w.presence, w.text.as_deref()) {
+                    return self.fail("setting the chat status", e);
+                }
+            }
+            let cause = d.dominant.clone();
+            if let Some(p) = w.presence {
+                let from = rec
+                    .presence
+                    .unwrap_or(Presence::Available)
+                    .as_str()
+                    .to_string();
+                self.report.changes.push(Change {
+                    email: self.email.to_string(),
+                    feature: Feature::Presence,
+                    from,
+                    to: p.as_str().to_string(),
+                    cause: cause.clone(),
+                });
+            }
+            if let Some(t) = &w.text {
+                let from = quote_text(rec.text.as_deref().unwrap_or(""));
+                self.report.changes.push(Change {
+                    email: self.email.to_string(),
+                    feature: Feature::Text,
+                    from,
+                    to: quote_text(t),
+                    cause,
+                });
+            }
+        }
+        *rec = plan.record;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::*;
+    use crate::model::ShowAs;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    pub(crate) fn config(set_presence: bool, subject_as_text: bool) -> Config {
+        Config {
+            path: PathBuf::from("/test/config.toml"),
+            exchange: ExchangeConfig {
+                backend: Backend::Ews,
+                url: "http://127.0.0.1/EWS/Exchange.asmx".into(),
+                auth: EwsAuth::Basic,
+                username: "svc".into(),
+                password: Some(Secret::new("pw")),
+                lookup: Lookup::Availability,
+                impersonation: false,
+                tenant_id: String::new(),
+                client_id: String::new(),
+                client_secret: None,
+                token_url: String::new(),
+                graph_url: String::new(),
+                ca_file: None,
+                timeout: Duration::from_secs(5),
+            },
+            starface: StarfaceConfig {
+                url: "http://127.0.0.1".into(),
+                login: "0001".into(),
+                password: Secret::new("pw"),
+                login_type: LoginType::Internal,
+                group: "g".into(),
+                insecure_tls: false,
+            },
+            actions: Actions::default(),
+            chat: ChatConfig {
+                set_presence,
+                subject_as_text,
+                ..ChatConfig::default()
+            },
+            sync: SyncConfig {
+                poll_interval: Duration::from_secs(120),
+                lookahead: Duration::from_secs(24 * 3600),
+                directory_refresh: Duration::from_secs(600),
+                state_dir: PathBuf::from("/nonexistent"),
+            },
+            log: LogConfig {
+                level: log::LevelFilter::Info,
+                file: None,
+            },
+        }
+    }
+
+    /// An in-memory PBX that counts what it is asked.
+    #[derive(Default)]
+    struct FakePbx {
+        dnd: HashMap<UserId, bool>,
+        redirects: HashMap<UserId, Vec<Redirect>>,
+        chat: HashMap<UserId, (Option<Presence>, Option<String>)>,
+        reads: usize,
+        writes: usize,
+        down: bool,
+    }
+
+    impl FakePbx {
+        fn check_up(&self) -> Result<(), PbxError> {
+            if self.down {
+                return Err(PbxError {
+                    message: "connection refused".into(),
+                    unreachable: true,
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl Pbx for FakePbx {
+        fn dnd(&mut self, user: UserId) -> Result<bool, PbxError> {
+            self.reads += 1;
+            self.check_up()?;
+            Ok(*self.dnd.get(&user).unwrap_or(&false))
+        }
+        fn set_dnd(&mut self, user: UserId, on: bool) -> Result<(), PbxError> {
+            self.writes += 1;
+            self.check_up()?;
+            self.dnd.insert(user, on);
+            Ok(())
+        }
+        fn redirects(&mut self, user: UserId) -> Result<Vec<Redirect>, PbxError> {
+            self.reads += 1;
+            self.check_up()?;
+            Ok(self.redirects.get(&user).cloned().unwrap_or_default())
+        }
+        fn set_redirect(&mut self, user: UserId, id: &str, on: bool) -> Result<(), PbxError> {
+            self.writes += 1;
+            self.check_up()?;
+            for r in self.redirects.get_mut(&user).into_iter().flatten() {
+                if r.id == id {
+                    r.enabled = on;
+                }
+            }
+            Ok(())
+        }
+        fn set_chat(
+            &mut self,
+            user: UserId,
+            presence: Option<Presence>,
+            text: Option<&str>,
+        ) -> Result<(), PbxError> {
+            self.writes += 1;
+            self.check_up()?;
+            let e = self.chat.entry(user).or_default();
+            if presence.is_some() {
+                e.0 = presence;
+            }
+            if let Some(t) = text {
+                e.1 = Some(t.to_string());
+            }
+            Ok(())
+        }
+    }
+
+    struct World {
+        pbx: FakePbx,
+        state: State,
+        config: Config,
+        members: Vec<Member>,
+        calendars: HashMap<String, Calendar>,
+        reported: Reported,
+    }
+
+    impl World {
+        fn new(users: usize) -> World {
+            let members: Vec<Member> = (1..=users as i64)
+                .map(|i| Member {
+                    id: i,
+                    email: format!("u{i}@x"),
+                })
+                .collect();
+            let calendars = members
+                .iter()
+                .map(|m| (m.email.clone(), Ok(Vec::new())))
+                .collect();
+            World {
+                pbx: FakePbx::default(),
+                state: State::default(),
+                config: config(false, false),
+                members,
+                calendars,
+                reported: Reported::default(),
+            }
+        }
+
+        fn appts(&mut self, user: i64, appts: Vec<Appointment>) {
+            self.calendars.insert(format!("u{user}@x"), Ok(appts));
+        }
+
+        fn pass_with(&mut self, t: i64, stale: bool, dry_run: bool) -> Report {
+            let pass = Pass {
+                t,
+                members: &self.members,
+                calendars: &self.calendars,
+                stale,
+                dry_run,
+            };
+            let before = (self.pbx.reads, self.pbx.writes);
+            let r = run_pass(
+                &mut self.pbx,
+                &mut self.state,
+                &self.config,
+                &pass,
+                &mut self.reported,
+            );
+            assert_eq!(
+                (r.pbx_reads, r.pbx_writes),
+                (self.pbx.reads - before.0, self.pbx.writes - before.1),
+                "counts"
+            );
+            r
+        }
+
+        fn pass(&mut self, t: i64) -> Report {
+            self.pass_with(t, false, false)
+        }
+    }
+
+    fn busy(start: i64, end: i64, subject: &str) -> Appointment {
+        Appointment {
+            start,
+            end,
+            show_as: ShowAs::Busy,
+            subject: Some(subject.into()),
+            private: false,
+            all_day: false,
+        }
+    }
+
+    fn oof(start: i64, end: i64) -> Appointment {
+        Appointment {
+            show_as: ShowAs::Oof,
+            ..busy(start, end, "Away")
+        }
+    }
+
+    fn lines(r: &Report) -> Vec<String> {
+        r.changes.iter().map(Change::dry_run_line).collect()
+    }
+
+    #[test]
+    fn switches_on_and_back_and_is_idle_otherwise() {
+        let mut w = World::new(3);
+        w.appts(1, vec![busy(100, 200, "Weekly sync")]);
+        // Before: nothing to do, no PBX request at all.
+        let r = w.pass(50);
+        assert_eq!((r.pbx_reads, r.pbx_writes, r.changes.len()), (0, 0, 0));
+        // During: one read, one write.
+        let r = w.pass(100);
+        assert_eq!(
+            lines(&r),
+            ["u1@x dnd off -> on (Busy \"Weekly sync\" until 1970-01-01T00:03:20Z)"]
+        );
+        assert_eq!((r.pbx_reads, r.pbx_writes), (1, 1));
+        assert!(w.state.users[&1].dnd.ours);
+        // Again: a read to see manual changes of what is ours, no write.
+        let r = w.pass(150);
+        assert_eq!((r.pbx_reads, r.pbx_writes, r.changes.len()), (1, 0, 0));
+        // After: switched back, record cleared.
+        let r = w.pass(200);
+        assert_eq!(lines(&r), ["u1@x dnd on -> off (no appointment)"]);
+        assert!(!w.pbx.dnd[&1]);
+        assert!(w.state.users.is_empty());
+        let r = w.pass(250);
+        assert_eq!((r.pbx_reads, r.pbx_writes), (0, 0));
+    }
+
+    #[test]
+    fn the_users_own_dnd_survives() {
+        let mut w = World::new(1);
+        w.pbx.dnd.insert(1, true);
+        w.appts(1, vec![busy(100, 200, "m")]);
+        let r = w.pass(100);
+        assert_eq!((r.pbx_reads, r.pbx_writes), (1, 0));
+        // Not ours, and hands off: no more reads during the stretch.
+        let r = w.pass(150);
+        assert_eq!((r.pbx_reads, r.pbx_writes), (0, 0));
+        let r = w.pass(200);
+        assert_eq!((r.pbx_reads, r.pbx_writes), (0, 0));
+        assert!(w.pbx.dnd[&1]);
+    }
+
+    #[test]
+    fn manual_change_is_respected_until_a_new_appointment() {
+        let mut w = World::new(1);
+        w.appts(
+            1,
+            vec![
+                busy(100, 200, "a"),
+                busy(200, 300, "b"),
+                busy(400, 500, "c"),
+            ],
+        );
+        w.pass(100);
+        w.pbx.dnd.insert(1, false); // the user switches DND off by hand
+        let r = w.pass(150);
+        assert_eq!(r.pbx_writes, 0);
+        assert_eq!(r.notices.len(), 1);
+        // Back-to-back appointment: the override holds.
+        let r = w.pass(250);
+        assert_eq!((r.pbx_reads, r.pbx_writes), (0, 0));
+        // After a gap, a new appointment: switched on again (no pass in the gap needed).
+        let r = w.pass(400);
+        assert_eq!(r.pbx_writes, 1);
+        assert!(w.pbx.dnd[&1]);
+    }
+
+    #[test]
+    fn forwarding_with_and_without_destination() {
+        let mut w = World::new(2);
+        let redirect = |id: &str, internal, dest| Redirect {
+            id: id.into(),
+            number: format!("n{id}"),
+            internal,
+            enabled: false,
+            has_destination: dest,
+        };
+        w.pbx.redirects.insert(
+            1,
+            vec![redirect("e", false, true), redirect("i", true, true)],
+        );
+        w.pbx.redirects.insert(2, vec![redirect("x", false, false)]);
+        w.appts(1, vec![oof(100, 200)]);
+        w.appts(2, vec![oof(100, 200)]);
+        let r = w.pass(100);
+        assert_eq!(
+            lines(&r),
+            ["u1@x forward ne off -> on (OOF \"Away\" until 1970-01-01T00:03:20Z)"]
+        );
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        // The warning is given once; the user without destination costs no more reads.
+        let r = w.pass(150);
+        assert!(r.warnings.is_empty());
+        assert_eq!((r.pbx_reads, r.pbx_writes), (1, 0));
+        let r = w.pass(200);
+        assert_eq!(lines(&r), ["u1@x forward ne on -> off (no appointment)"]);
+        // With internal calls forwarded too.
+        w.config.actions.forward_internal_calls = true;
+        let r = w.pass(150);
+        assert_eq!(r.changes.len(), 2);
+    }
+
+    #[test]
+    fn dry_run_writes_nothing() {
+        let mut w = World::new(1);
+        w.config = config(true, true);
+        w.appts(1, vec![busy(100, 200, "Sync (DND)")]);
+        let r = w.pass_with(100, false, true);
+        assert_eq!(
+            lines(&r),
+            [
+                "u1@x dnd off -> on (Busy \"Sync\" until 1970-01-01T00:03:20Z)",
+                "u1@x presence AVAILABLE -> DO_NOT_DISTURB (Busy \"Sync\" until 1970-01-01T00:03:20Z)",
+                "u1@x text \"\" -> \"Sync\" (Busy \"Sync\" until 1970-01-01T00:03:20Z)",
+            ]
+        );
+        assert_eq!(r.pbx_writes, 0);
+        assert!(w.pbx.chat.is_empty());
+    }
+
+    #[test]
+    fn chat_written_on_change_only() {
+        let mut w = World::new(1);
+        w.config = config(true, true);
+        w.appts(1, vec![busy(100, 200, "Sync")]);
+        assert_eq!(w.pass(100).pbx_writes, 2); // DND + one chat call
+        assert_eq!(
+            w.pbx.chat[&1],
+            (Some(Presence::DoNotDisturb), Some("Sync".into()))
+        );
+        assert_eq!(w.pass(150).pbx_writes, 0);
+        w.pass(200);
+        assert_eq!(
+            w.pbx.chat[&1],
+            (Some(Presence::Available), Some(String::new()))
+        );
+        assert_eq!(w.pass(250).pbx_writes, 0);
+    }
+
+    #[test]
+    fn stale_data_switches_off_but_never_on() {
+        let mut w = World::new(2);
+        w.appts(1, vec![busy(100, 200, "a")]);
+        w.pass(100);
+        w.appts(2, vec![busy(100, 300, "b")]);
+        // Stale: user 2's appointment is not acted on; user 1's ended one is switched back.
+        let r = w.pass_with(200, true, false);
+        assert_eq!(lines(&r), ["u1@x dnd on -> off (no appointment)"]);
+        assert!(!w.pbx.dnd.get(&2).copied().unwrap_or(false));
+    }
+
+    #[test]
+    fn failures_are_per_user_and_unreachable_pbx_stops_the_pass() {
+        let mut w = World::new(3);
+        w.calendars
+            .insert("u1@x".into(), Err("ErrorNoFreeBusyAccess".into()));
+        w.appts(2, vec![busy(0, 100, "a")]);
+        w.appts(3, vec![busy(0, 100, "b")]);
+        let r = w.pass(10);
+        assert_eq!(r.failures.len(), 1);
+        assert_eq!(r.changes.len(), 2);
+        let mut w2 = World::new(3);
+        for u in 1..=3 {
+            w2.appts(u, vec![busy(0, 100, "a")]);
+        }
+        w2.pbx.down = true;
+        let r = w2.pass(10);
+        assert!(r.pbx_unreachable);
+        assert_eq!(r.failures.len(), 3);
+        assert_eq!(r.failures[1], "u2@x: skipped, the PBX is unreachable");
+    }
+
+    #[test]
+    fn users_who_left_the_group_get_back_what_we_switched() {
+        let mut w = World::new(2);
+        w.appts(2, vec![busy(0, 100, "a")]);
+        w.pass(10);
+        assert!(w.pbx.dnd[&2]);
+        w.members.truncate(1);
+        let r = w.pass(20);
+        assert_eq!(lines(&r), ["u2@x dnd on -> off (no appointment)"]);
+        assert!(w.state.users.is_empty());
+    }
+
+    #[test]
+    fn log_lines() {
+        let c = Change {
+            email: "alice@example.com".into(),
+            feature: Feature::Dnd,
+            from: "off".into(),
+            to: "on".into(),
+            cause: Some(Cause {
+                show_as: ShowAs::Busy,
+                text: "Weekly sync".into(),
+                end: 1_796_121_000,
+            }),
+        };
+        assert_eq!(
+            c.log_line(1_796_117_400),
+            "alice@example.com: DND on (Busy \"Weekly sync\" until 10:30Z)"
+        );
+        assert_eq!(
+            c.dry_run_line(),
+            "alice@example.com dnd off -> on (Busy \"Weekly sync\" until 2026-12-01T10:30:00Z)"
+        );
+    }
+}
