@@ -6,6 +6,7 @@ pub mod config;
 pub mod exchange;
 pub mod http;
 pub mod json;
+pub mod logging;
 pub mod model;
 pub mod reconcile;
 pub mod rules;
