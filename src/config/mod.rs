@@ -7,6 +7,14 @@ use std::time::Duration;
 
 use crate::model::ShowAs;
 
+mod load;
+pub mod toml;
+
+#[cfg(test)]
+mod tests;
+
+pub use load::{from_str, load, ConfigError, Loaded};
+
 /// A secret (password, client secret). Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
