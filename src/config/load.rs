@@ -205,9 +205,10 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::SecretTwice { path, line, keys } => write!(
                 f,
-                "{}:{line}: {} are all set; give the secret in exactly one of them",
+                "{}:{line}: {} are {} set; give the secret in exactly one of them",
                 path.display(),
-                keys.join(" and ")
+                join_list(keys, "and"),
+                if keys.len() == 2 { "both" } else { "all" }
             ),
             ConfigError::SecretFile {
                 path,
@@ -568,7 +569,7 @@ impl<'a> Reader<'a> {
                         key,
                         g.line,
                         &Value::String(g.value.to_string()),
-                        format!("use {}", or_list(&names)),
+                        format!("use {}", join_list(&names, "or")),
                     )
                 }),
         }
@@ -641,16 +642,20 @@ impl<'a> Reader<'a> {
     }
 
     /// Warns about `table.key` when it is set though `why` it is not used. "" and the default
-    /// value (which the example file spells out) count as not set.
+    /// value (which the example file spells out) count as not set, so that switching the
+    /// backend in the example file does not bring a warning for every line left as it was.
     fn warn_unused(&mut self, table: &str, key: &str, why: &str) {
         let default = match (table, key) {
-            ("exchange", "token_url") => DEFAULT_TOKEN_URL,
-            ("exchange", "graph_url") => DEFAULT_GRAPH_URL,
-            _ => "",
+            ("exchange", "token_url") => Value::String(DEFAULT_TOKEN_URL.to_string()),
+            ("exchange", "graph_url") => Value::String(DEFAULT_GRAPH_URL.to_string()),
+            ("exchange", "auth") => Value::String("basic".to_string()),
+            ("exchange", "lookup") => Value::String("availability".to_string()),
+            ("exchange", "impersonation") => Value::Boolean(false),
+            _ => Value::String(String::new()),
         };
         let set = self
             .entry(table, key)
-            .filter(|e| !matches!(&e.value, Value::String(s) if s.is_empty() || s == default));
+            .filter(|e| e.value != default && e.value != Value::String(String::new()));
         if let Some(e) = set {
             let line = e.line;
             self.warn(
@@ -660,14 +665,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The secret `table.key`, from exactly one of `key`, `key_file`, `key_env`. `needed` is
-    /// `Some(why)` when the configuration uses it; an unused secret is not read.
-    fn secret(
-        &mut self,
+    /// Which form of the secret `table.key` is given (0: `key`, 1: `key_file`, 2: `key_env`),
+    /// after checking that at most one is. Reads nothing, so it also serves unused secrets.
+    fn secret_form(
+        &self,
         table: &str,
         key: &str,
-        needed: Option<&str>,
-    ) -> Result<Option<Secret>, ConfigError> {
+    ) -> Result<Option<(usize, Got<&'a str>)>, ConfigError> {
         let forms = [key.to_string(), format!("{key}_file"), format!("{key}_env")];
         let mut given: Vec<(usize, Got<&'a str>)> = Vec::new();
         for (i, form) in forms.iter().enumerate() {
@@ -687,21 +691,21 @@ impl<'a> Reader<'a> {
                     .collect(),
             });
         }
-        let why = match needed {
-            Some(why) => why,
-            None => return Ok(None),
-        };
-        let Some((form, got)) = given.pop() else {
+        Ok(given.pop())
+    }
+
+    /// The secret `table.key`, which the configuration needs (`why` says for what), from
+    /// exactly one of `key`, `key_file`, `key_env`.
+    fn secret(&mut self, table: &str, key: &str, why: &str) -> Result<Secret, ConfigError> {
+        let Some((form, got)) = self.secret_form(table, key)? else {
             return Err(ConfigError::MissingSecret {
                 path: self.path.to_path_buf(),
                 key: format!("{table}.{key}"),
                 why: why.to_string(),
             });
         };
-        let form_key = format!(
-            "{table}.{}",
-            forms.get(form).map(String::as_str).unwrap_or(key)
-        );
+        let suffix = ["", "_file", "_env"].get(form).copied().unwrap_or("");
+        let form_key = format!("{table}.{key}{suffix}");
         let value = match form {
             0 => got.value.to_string(),
             1 => {
@@ -760,7 +764,7 @@ impl<'a> Reader<'a> {
                 Some(v) => v,
             },
         };
-        Ok(Some(Secret::new(value)))
+        Ok(Secret::new(value))
     }
 
     /// One warning when the file holds a secret inline and others than its owner may read it.
@@ -930,8 +934,14 @@ impl<'a> Reader<'a> {
         if oauth && client_id.is_none() {
             return Err(self.missing("exchange.client_id", oauth_why));
         }
-        let password = self.secret(T, "password", basic.then_some(basic_why))?;
-        let client_secret = self.secret(T, "client_secret", oauth.then_some(oauth_why))?;
+        let password = match basic {
+            true => Some(self.secret(T, "password", basic_why)?),
+            false => self.secret_form(T, "password").map(|_| None)?,
+        };
+        let client_secret = match oauth {
+            true => Some(self.secret(T, "client_secret", oauth_why)?),
+            false => self.secret_form(T, "client_secret").map(|_| None)?,
+        };
 
         if !ews {
             for key in ["url", "auth", "lookup", "impersonation"] {
@@ -1024,12 +1034,7 @@ impl<'a> Reader<'a> {
             ),
         };
         let login = match self.string(T, "login")? {
-            None => {
-                return Err(self.missing(
-                    "starface.login",
-                    "it is required: the login ID of a STARFACE admin user, e.g. \"0001\"",
-                ))
-            }
+            None => None,
             Some(g) if g.value.trim().is_empty() || g.value.chars().any(char::is_control) => {
                 return Err(self.invalid(
                     T,
@@ -1039,7 +1044,7 @@ impl<'a> Reader<'a> {
                     "use the login ID of a STARFACE admin user, e.g. \"0001\"",
                 ))
             }
-            Some(g) => g.value.to_string(),
+            Some(g) => Some(g.value.to_string()),
         };
         let login_type = self.choice(
             T,
@@ -1057,9 +1062,16 @@ impl<'a> Reader<'a> {
             "use the name of the STARFACE group whose members are handled",
         )?;
         let insecure_tls = self.bool(T, "insecure_tls", false)?;
-        let password = self
-            .secret(T, "password", Some("it is required to log in to STARFACE"))?
-            .unwrap_or_else(|| Secret::new(String::new()));
+        let login = match login {
+            Some(login) => login,
+            None => {
+                return Err(self.missing(
+                    "starface.login",
+                    "it is required: the login ID of a STARFACE admin user, e.g. \"0001\"",
+                ))
+            }
+        };
+        let password = self.secret(T, "password", "it is required to log in to STARFACE")?;
         if let Some(g) = &url_got {
             if !parsed.https && !parsed.loopback {
                 self.warn(g.line, format_args!("starface.url {} is plain http:// to another host: the STARFACE login and tokens cross the network unencrypted; use https:// or run on the PBX", toml::quote(&url)));
@@ -1199,12 +1211,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// `a`, `a or b`, `a, b or c`.
-fn or_list(items: &[String]) -> String {
+/// `a`, `a or b`, `a, b or c` (with `last` = "or").
+fn join_list(items: &[String], last_word: &str) -> String {
     match items {
         [] => String::new(),
         [one] => one.clone(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+        [init @ .., last] => format!("{} {last_word} {last}", init.join(", ")),
     }
 }
 

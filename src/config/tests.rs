@@ -325,11 +325,17 @@ file = "/var/log/ess.log"
 
 #[test]
 fn backends() {
-    // Graph: OAuth2 keys required, the EWS keys are accepted with a warning each.
+    // Graph: OAuth2 keys required, the EWS keys are accepted with a warning each; keys left at
+    // their defaults or "" get none.
+    check(
+        &[],
+        "[exchange]\nbackend = \"graph\"\nurl = \"\"\nauth = \"basic\"\nlookup = \"availability\"\nimpersonation = false\nusername = \"\"\npassword_file = \"\"\ntenant_id = \"t1\"\nclient_id = \"c1\"\nclient_secret = \"cs\"\n",
+        "exchange.backend = Graph\nexchange.url = \"\"",
+    );
     let graph = r#"[exchange]
 backend = "graph"
 url = "https://mail.example.com/EWS/Exchange.asmx"
-auth = "basic"
+auth = "oauth2"
 username = "svc"
 password_file = "does-not-exist"
 lookup = "calendar"
@@ -692,4 +698,458 @@ fn invalid_values() {
         }
         check(&[], &text, &format!("error: $DIR/config.toml:2: {expected}"));
     }
+}
+
+#[test]
+fn secrets() {
+    let sf = "[starface]\nlogin = \"0001\"\n";
+    // Each form, and how a file's trailing newline is stripped (one only; \n or \r\n).
+    for (files, line, expected) in [
+        (vec![], "password = \"inline\"", "inline"),
+        (
+            vec![("pw", "secret\n", 0o600)],
+            "password_file = \"$DIR/pw\"",
+            "secret",
+        ),
+        (
+            vec![("pw", "secret\r\n", 0o600)],
+            "password_file = \"$DIR/pw\"",
+            "secret",
+        ),
+        (
+            vec![("pw", "secret\n\n", 0o600)],
+            "password_file = \"$DIR/pw\"",
+            "secret\n",
+        ),
+        (
+            vec![("pw", "secret\r\n\r\n", 0o600)],
+            "password_file = \"$DIR/pw\"",
+            "secret\r\n",
+        ),
+        (
+            vec![("pw", "secret", 0o600)],
+            "password_file = \"$DIR/pw\"",
+            "secret",
+        ),
+        (
+            vec![("pw", "sec ret\t", 0o400)],
+            "password_file = \"pw\"",
+            "sec ret\t",
+        ),
+        (vec![], "password_env = \"EWS_PW\"", "env-pw\n"),
+        (
+            vec![("pw", "file\n", 0o600)],
+            "password = \"\"\npassword_file = \"pw\"",
+            "file",
+        ),
+    ] {
+        check(
+            &files,
+            &format!("{sf}{line}\n"),
+            &format!("starface.password = {expected:?}"),
+        );
+    }
+    check(
+        &[("pw", "x\n", 0o600)],
+        &format!("{sf}password = \"a\"\npassword_file = \"pw\"\n"),
+        "error: $DIR/config.toml:4: starface.password and starface.password_file are both set; give the secret in exactly one of them",
+    );
+    check(
+        &[],
+        &format!("{sf}password_env = \"EWS_PW\"\npassword = \"a\"\npassword_file = \"pw\"\n"),
+        "error: $DIR/config.toml:5: starface.password, starface.password_file and starface.password_env are all set; give the secret in exactly one of them",
+    );
+    // Two forms are refused even for a secret the backend does not use.
+    check(
+        &[],
+        "[exchange]\nbackend = \"graph\"\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\npassword = \"a\"\npassword_env = \"B\"\n",
+        "error: $DIR/config.toml:7: exchange.password and exchange.password_env are both set; give the secret in exactly one of them",
+    );
+    check(
+        &[],
+        sf,
+        "error: $DIR/config.toml: starface.password is missing; it is required to log in to STARFACE: set exactly one of starface.password_file, starface.password_env or starface.password",
+    );
+    check(
+        &[],
+        "[exchange]\nurl = \"https://x.example\"\nusername = \"u\"\npassword = \"\"\n",
+        "error: $DIR/config.toml: exchange.password is missing; it is required with backend = \"ews\" and auth = \"basic\": set exactly one of exchange.password_file, exchange.password_env or exchange.password",
+    );
+    check(
+        &[],
+        "[exchange]\nbackend = \"graph\"\ntenant_id = \"t\"\nclient_id = \"c\"\n",
+        "error: $DIR/config.toml: exchange.client_secret is missing; it is required with backend = \"graph\": set exactly one of exchange.client_secret_file, exchange.client_secret_env or exchange.client_secret",
+    );
+    check(
+        &[],
+        "[exchange]\nurl = \"https://x.example\"\nauth = \"oauth2\"\ntenant_id = \"t\"\nclient_id = \"c\"\n",
+        "error: $DIR/config.toml: exchange.client_secret is missing; it is required with auth = \"oauth2\": set exactly one of exchange.client_secret_file, exchange.client_secret_env or exchange.client_secret",
+    );
+    check(
+        &[],
+        &format!("{sf}password_file = \"missing.secret\"\n"),
+        "error: $DIR/config.toml:3: starface.password_file: cannot read the secret file $DIR/missing.secret: No such file or directory (os error 2)",
+    );
+    check(
+        &[],
+        &format!("{sf}password_file = \"$DIR\"\n"),
+        "error: $DIR/config.toml:3: starface.password_file: cannot read the secret file $DIR: Is a directory (os error 21)",
+    );
+    check(
+        &[],
+        &format!("{sf}password_env = \"NOT_SET\"\n"),
+        "error: $DIR/config.toml:3: starface.password_env: the environment variable NOT_SET is not set (or not valid Unicode) in the daemon's environment",
+    );
+    check(
+        &[],
+        &format!("{sf}password_env = \"EMPTY\"\n"),
+        "error: $DIR/config.toml:3: starface.password_env: the environment variable EMPTY is empty",
+    );
+    check(
+        &[("pw", "\r\n", 0o600)],
+        &format!("{sf}password_file = \"pw\"\n"),
+        "error: $DIR/config.toml:3: starface.password_file: the secret file $DIR/pw is empty",
+    );
+    check(
+        &[("pw", "", 0o600)],
+        &format!("{sf}password_file = \"pw\"\n"),
+        "error: $DIR/config.toml:3: starface.password_file: the secret file $DIR/pw is empty",
+    );
+}
+
+#[test]
+fn secret_file_that_is_not_text() {
+    let dir = Dir::new();
+    dir.write("pw", b"\xff\xfe", 0o600);
+    let text = format!(
+        "{EXCHANGE}{}",
+        STARFACE.replace("password = \"sf-pw\"", "password_file = \"pw\"")
+    );
+    let path = dir.write("config.toml", text.as_bytes(), 0o600);
+    let result = from_str(&text, &path, &env);
+    assert_eq!(
+        render(&result),
+        [format!(
+            "error: {0}/config.toml:7: starface.password_file: cannot read the secret file {0}/pw: it is not UTF-8 text",
+            dir.text()
+        )]
+    );
+}
+
+#[test]
+fn permission_warnings() {
+    let sf_file = "[starface]\nlogin = \"0001\"\npassword_file = \"pw\"\n";
+    let ex_file =
+        "[exchange]\nurl = \"https://x.example\"\nusername = \"u\"\npassword_file = \"pw\"\n";
+    check(
+        &[("pw", "s\n", 0o644)],
+        &format!("{ex_file}{sf_file}"),
+        r#"
+        warning: $DIR/config.toml:4: exchange.password_file: the secret file $DIR/pw can be read by group or others (mode 644); run chmod 600 on it
+        warning: $DIR/config.toml:7: starface.password_file: the secret file $DIR/pw can be read by group or others (mode 644); run chmod 600 on it
+        "#,
+    );
+    check(
+        &[("pw", "s\n", 0o600), ("config.toml", "", 0o644)],
+        &format!("{ex_file}{sf_file}"),
+        "",
+    );
+    check(
+        &[("pw", "s\n", 0o400), ("config.toml", "", 0o600)],
+        &format!("{ex_file}{sf_file}"),
+        "",
+    );
+    check(
+        &[("config.toml", "", 0o640)],
+        "",
+        "warning: $DIR/config.toml: holds exchange.password and starface.password inline and can be read by group or others (mode 640); run chmod 600 on it, or use the *_file keys",
+    );
+    check(
+        &[("pw", "s\n", 0o600), ("config.toml", "", 0o604)],
+        &format!("{ex_file}[starface]\nlogin = \"0001\"\npassword = \"x\"\n"),
+        "warning: $DIR/config.toml: holds starface.password inline and can be read by group or others (mode 604); run chmod 600 on it, or use the *_file keys",
+    );
+}
+
+#[test]
+fn missing_keys() {
+    check(
+        &[],
+        "[exchange]\nusername = \"u\"\npassword = \"p\"\n",
+        "error: $DIR/config.toml: exchange.url is missing; it is required with backend = \"ews\"",
+    );
+    check(
+        &[],
+        "[exchange]\nurl = \"\"\nusername = \"u\"\npassword = \"p\"\n",
+        "error: $DIR/config.toml: exchange.url is missing; it is required with backend = \"ews\"",
+    );
+    check(
+        &[],
+        "[exchange]\nurl = \"https://x.example\"\npassword = \"p\"\n",
+        "error: $DIR/config.toml: exchange.username is missing; it is required with backend = \"ews\" and auth = \"basic\"",
+    );
+    check(
+        &[],
+        "[exchange]\nbackend = \"graph\"\nclient_id = \"c\"\nclient_secret = \"s\"\n",
+        "error: $DIR/config.toml: exchange.tenant_id is missing; it is required with backend = \"graph\"",
+    );
+    check(
+        &[],
+        "[exchange]\nurl = \"https://x.example\"\nauth = \"oauth2\"\ntenant_id = \"t\"\nclient_secret = \"s\"\n",
+        "error: $DIR/config.toml: exchange.client_id is missing; it is required with auth = \"oauth2\"",
+    );
+    check(
+        &[],
+        "[starface]\npassword = \"p\"\n",
+        "error: $DIR/config.toml: starface.login is missing; it is required: the login ID of a STARFACE admin user, e.g. \"0001\"",
+    );
+    // No [exchange] at all: the backend defaults to EWS, which needs a URL.
+    check(
+        &[],
+        "[exchange]\n",
+        "error: $DIR/config.toml: exchange.url is missing; it is required with backend = \"ews\"",
+    );
+}
+
+#[test]
+fn files_and_paths() {
+    check(
+        &[],
+        "[exchange]\nca_file = \"no-ca.pem\"\nurl = \"https://x.example\"\nusername = \"u\"\npassword = \"p\"\n",
+        "error: $DIR/config.toml:2: exchange.ca_file: cannot use $DIR/no-ca.pem: No such file or directory (os error 2); give a PEM file of extra roots, or \"\" for the system roots",
+    );
+    check(
+        &[],
+        "[exchange]\nca_file = \"$DIR\"\nurl = \"https://x.example\"\nusername = \"u\"\npassword = \"p\"\n",
+        "error: $DIR/config.toml:2: exchange.ca_file: cannot use $DIR: it is not a regular file; give a PEM file of extra roots, or \"\" for the system roots",
+    );
+    check(
+        &[],
+        "[exchange]\nca_file = \"\"\nurl = \"https://x.example\"\nusername = \"u\"\npassword = \"p\"\n[log]\nfile = \"\"\n",
+        "exchange.ca_file = None\nlog.file = None",
+    );
+    check(
+        &[],
+        "[log]\nfile = \"ess.log\"\n[sync]\nstate_dir = \"/abs/state\"\n",
+        "log.file = Some(\"$DIR/ess.log\")\nsync.state_dir = \"/abs/state\"",
+    );
+}
+
+#[test]
+fn actions_by_number() {
+    check(
+        &[],
+        "[actions]\nfree = 0\ntentative = 1\nbusy = 2\noof = \"none\"\n",
+        "actions.free = None\nactions.tentative = Dnd\nactions.busy = Forward\nactions.oof = None",
+    );
+}
+
+#[test]
+fn url_warnings() {
+    let pw = "username = \"u\"\npassword = \"p\"\n";
+    for (url, warned) in [
+        ("http://mail.example.com/EWS/Exchange.asmx", true),
+        ("HTTP://10.0.0.5/EWS/Exchange.asmx", true),
+        ("https://mail.example.com/EWS/Exchange.asmx", false),
+        ("http://127.0.0.1:8080/EWS/Exchange.asmx", false),
+        ("http://127.8.9.10/ews", false),
+        ("http://localhost:8080/ews", false),
+        ("http://LOCALHOST/ews", false),
+        ("http://sim.localhost/ews", false),
+        ("http://[::1]:8080/ews", false),
+    ] {
+        let expected = if warned {
+            format!("warning: $DIR/config.toml:2: exchange.url \"{url}\" is plain http:// to another host: the Exchange password crosses the network unencrypted; use https://")
+        } else {
+            format!("exchange.url = \"{url}\"")
+        };
+        check(
+            &[],
+            &format!("[exchange]\nurl = \"{url}\"\n{pw}"),
+            &expected,
+        );
+    }
+    check(
+        &[],
+        "[exchange]\nurl = \"http://ex.example/ews\"\nauth = \"oauth2\"\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\ntoken_url = \"http://login.example/{tenant_id}\"\n",
+        r#"
+        exchange.token_url = "http://login.example/t"
+        warning: $DIR/config.toml:2: exchange.url "http://ex.example/ews" is plain http:// to another host: an OAuth2 access token crosses the network unencrypted; use https://
+        warning: $DIR/config.toml:7: exchange.token_url "http://login.example/t" is plain http:// to another host: the client secret crosses the network unencrypted; use https://
+        "#,
+    );
+    check(
+        &[],
+        "[exchange]\nbackend = \"graph\"\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\ngraph_url = \"http://graph.example/v1.0/\"\ntoken_url = \"http://127.0.0.1:9/{tenant_id}/token\"\n",
+        r#"
+        exchange.graph_url = "http://graph.example/v1.0"
+        exchange.token_url = "http://127.0.0.1:9/t/token"
+        warning: $DIR/config.toml:6: exchange.graph_url "http://graph.example/v1.0" is plain http:// to another host: an OAuth2 access token crosses the network unencrypted; use https://
+        "#,
+    );
+    check(
+        &[],
+        "[starface]\nurl = \"http://pbx.example.com/\"\nlogin = \"0001\"\npassword = \"p\"\n",
+        r#"
+        starface.url = "http://pbx.example.com"
+        warning: $DIR/config.toml:2: starface.url "http://pbx.example.com" is plain http:// to another host: the STARFACE login and tokens cross the network unencrypted; use https:// or run on the PBX
+        "#,
+    );
+    check(
+        &[],
+        "[starface]\nurl = \"https://pbx.example.com\"\ninsecure_tls = true\nlogin = \"0001\"\npassword = \"p\"\n",
+        "warning: $DIR/config.toml:3: starface.insecure_tls = true for the non-loopback host pbx.example.com: the PBX's certificate is not checked, so anyone on the path can read the login; install a trusted certificate or use exchange.ca_file",
+    );
+    check(
+        &[],
+        "[starface]\nurl = \"https://127.0.0.1:443\"\ninsecure_tls = true\nlogin = \"0001\"\npassword = \"p\"\n",
+        "starface.insecure_tls = true\nstarface.url = \"https://127.0.0.1:443\"",
+    );
+    check(
+        &[],
+        "[starface]\ninsecure_tls = true\nlogin = \"0001\"\npassword = \"p\"\n",
+        "starface.insecure_tls = true",
+    );
+}
+
+#[test]
+fn load_reads_the_file() {
+    let dir = Dir::new();
+    let missing = dir.0.join("none.toml");
+    let err = load(&missing).map(|_| ()).expect_err("no such file");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: cannot read the configuration file: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+    assert!(matches!(err, ConfigError::Io { .. }));
+
+    let bad = dir.write(
+        "bad.toml",
+        b"[log]\nlevel = \"info\"\nfile = \"\xff\"\n",
+        0o600,
+    );
+    let err = load(&bad).map(|_| ()).expect_err("not UTF-8");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:3: the file is not UTF-8 text; save it as UTF-8",
+            bad.display()
+        )
+    );
+
+    dir.write("ews.secret", b"ews\n", 0o600);
+    dir.write("sf.secret", b"sf\n", 0o600);
+    let good = dir.write(
+        "good.toml",
+        b"[exchange]\nurl = \"https://x.example\"\nusername = \"u\"\npassword_file = \"ews.secret\"\n\
+          [starface]\nlogin = \"0001\"\npassword_file = \"sf.secret\"\n",
+        0o600,
+    );
+    let loaded = load(&good).expect("valid file");
+    assert_eq!(loaded.config.path, good);
+    assert_eq!(
+        loaded.config.exchange.password.as_ref().map(Secret::expose),
+        Some("ews")
+    );
+    assert_eq!(loaded.config.starface.password.expose(), "sf");
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let dir = Dir::new();
+    let text = format!("{EXCHANGE}{STARFACE}");
+    let path = dir.write("config.toml", text.as_bytes(), 0o600);
+    let loaded = from_str(&text, &path, &env).expect("valid");
+    let debug = format!("{loaded:?}");
+    assert!(
+        !debug.contains("ews-pw") && !debug.contains("sf-pw"),
+        "{debug}"
+    );
+}
+
+/// The shipped example must load: its secret files are pointed at a temporary directory.
+#[test]
+fn example_file_loads() {
+    let example = include_str!("../../package/config.example.toml");
+    check(
+        &[
+            ("exchange.secret", "ews-secret\n", 0o600),
+            ("starface.secret", "sf-secret\n", 0o600),
+        ],
+        &example.replace("/etc/exchange-status-sync/", "$DIR/"),
+        r#"
+        exchange.backend = Ews
+        exchange.url = "https://mail.example.com/EWS/Exchange.asmx"
+        exchange.auth = Basic
+        exchange.username = "svc-starface@example.com"
+        exchange.password = "ews-secret"
+        exchange.lookup = Availability
+        exchange.impersonation = false
+        exchange.tenant_id = "contoso.onmicrosoft.com"
+        exchange.client_id = "00000000-0000-0000-0000-000000000000"
+        exchange.client_secret = None
+        exchange.token_url = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        exchange.graph_url = "https://graph.microsoft.com/v1.0"
+        exchange.ca_file = None
+        exchange.timeout = 30s
+        starface.url = "http://127.0.0.1"
+        starface.login = "0001"
+        starface.password = "sf-secret"
+        starface.login_type = Internal
+        starface.group = "Exchange-Sync"
+        starface.insecure_tls = false
+        actions.free = None
+        actions.tentative = None
+        actions.busy = Dnd
+        actions.oof = Forward
+        actions.working_elsewhere = None
+        actions.forward_internal_calls = false
+        chat.set_presence = false
+        chat.subject_as_text = false
+        chat.join_parallel_subjects = false
+        chat.private_text = "Private appointment"
+        chat.rpc_method = "ExchangeStatusSync.setChatPresence"
+        sync.poll_interval = 120s
+        sync.lookahead = 86400s
+        sync.directory_refresh = 600s
+        sync.state_dir = "/var/lib/exchange-status-sync"
+        log.level = Info
+        log.file = None
+        warning: $DIR/config.toml:32: exchange.tenant_id is not used with backend = "ews" and auth = "basic"; it is ignored
+        warning: $DIR/config.toml:33: exchange.client_id is not used with backend = "ews" and auth = "basic"; it is ignored
+        warning: $DIR/config.toml:34: exchange.client_secret_file is not used with backend = "ews" and auth = "basic"; it is ignored
+        "#,
+    );
+}
+
+/// Every key of the contract's sample is in the example, in the sample's order.
+#[test]
+fn example_file_has_every_key() {
+    let example = include_str!("../../package/config.example.toml");
+    let doc = toml::parse(example).expect("example parses");
+    let keys: Vec<String> = doc
+        .tables
+        .iter()
+        .flat_map(|t| {
+            t.entries
+                .iter()
+                .map(move |e| format!("{}.{}", t.name, e.key))
+        })
+        .collect();
+    assert_eq!(
+        keys.join(" "),
+        "exchange.backend exchange.url exchange.auth exchange.username exchange.password_file \
+         exchange.lookup exchange.impersonation exchange.tenant_id exchange.client_id \
+         exchange.client_secret_file exchange.token_url exchange.graph_url exchange.ca_file \
+         exchange.timeout_secs starface.url starface.login starface.password_file \
+         starface.login_type starface.group starface.insecure_tls actions.free actions.tentative \
+         actions.busy actions.oof actions.working_elsewhere actions.forward_internal_calls \
+         chat.set_presence chat.subject_as_text chat.join_parallel_subjects chat.private_text \
+         chat.rpc_method sync.poll_interval_secs sync.lookahead_hours \
+         sync.directory_refresh_secs sync.state_dir log.level log.file"
+    );
 }
