@@ -139,8 +139,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::UnknownTable { path, line, table } => write!(
                 f,
-                "{}:{line}: [{table}] is not a table of this configuration; the tables are {}",
+                "{}:{line}: [{}] is not a table of this configuration; the tables are {}",
                 path.display(),
+                key_name(table),
                 TABLES
                     .iter()
                     .map(|(t, _)| format!("[{t}]"))
@@ -154,8 +155,9 @@ impl fmt::Display for ConfigError {
                 key,
             } if table.is_empty() => write!(
                 f,
-                "{}:{line}: `{key}` is set before any table; every key belongs under one of {}",
+                "{}:{line}: `{}` is set before any table; every key belongs under one of {}",
                 path.display(),
+                key_name(key),
                 TABLES
                     .iter()
                     .map(|(t, _)| format!("[{t}]"))
@@ -169,8 +171,9 @@ impl fmt::Display for ConfigError {
                 key,
             } => write!(
                 f,
-                "{}:{line}: {table}.{key} is not a known key; [{table}] takes {}",
+                "{}:{line}: {table}.{} is not a known key; [{table}] takes {}",
                 path.display(),
+                key_name(key),
                 known_keys(table).join(", ")
             ),
             ConfigError::WrongType {
@@ -327,6 +330,20 @@ const TABLES: &[(&str, &[&str])] = &[
     ),
     ("log", &["level", "file"]),
 ];
+
+/// A key as TOML would need it written: bare when it can be, else quoted, so that odd
+/// characters in a quoted key cannot garble the message.
+fn key_name(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        key.to_string()
+    } else {
+        toml::quote(key)
+    }
+}
 
 fn known_keys(table: &str) -> &'static [&'static str] {
     TABLES

@@ -490,6 +490,16 @@ fn unknown_tables_and_keys() {
         "[exchang]\n",
         &format!("error: $DIR/config.toml:1: [exchang] is not a table of this configuration; the tables are {tables}"),
     );
+    check(
+        &[],
+        "[\"a\\nb\"]\n",
+        &format!("error: $DIR/config.toml:1: [\"a\\nb\"] is not a table of this configuration; the tables are {tables}"),
+    );
+    check(
+        &[],
+        "[log]\n\"odd key\" = 1\n",
+        "error: $DIR/config.toml:2: log.\"odd key\" is not a known key; [log] takes level, file",
+    );
     for (table, keys) in [
         ("exchange", "backend, url, auth, username, password, password_file, password_env, lookup, impersonation, tenant_id, client_id, client_secret, client_secret_file, client_secret_env, token_url, graph_url, ca_file, timeout_secs"),
         ("starface", "url, login, password, password_file, password_env, login_type, group, insecure_tls"),
