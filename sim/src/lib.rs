@@ -2,4 +2,6 @@
 //! benchmarks and the demo of exchange-status-sync. Never linked into the product.
 
 pub mod calendar;
+pub mod graph;
 pub mod server;
+pub mod token;
