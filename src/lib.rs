@@ -11,6 +11,7 @@ pub mod model;
 pub mod reconcile;
 pub mod rules;
 pub mod state;
+pub mod starface;
 pub mod sync;
 pub mod time;
 pub mod xml;

@@ -1,0 +1,768 @@
+//! The STARFACE REST objects this program reads and writes, as typed views over the raw JSON.
+//!
+//! Each view keeps the object exactly as the PBX sent it; a write sends that object back with
+//! one member changed, so fields this program does not know survive. Parsing is pure: the
+//! functions take parsed JSON and return the view or a sentence saying what is wrong.
+
+use std::collections::HashMap;
+
+use super::json::Value;
+use super::numbers::{NumberIndex, NumberKind, UserId};
+
+/// A member of the configured group who can be handled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryUser {
+    pub id: UserId,
+    pub login: String,
+    /// Trimmed and lower-case.
+    pub email: String,
+    /// First and family name, for messages.
+    pub name: String,
+}
+
+/// The handled users, and what was wrong with the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Directory {
+    pub users: Vec<DirectoryUser>,
+    /// One sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// A user's phone settings (`GET /rest/users/{id}/phoneconfig`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhoneConfig {
+    pub dnd: bool,
+    raw: Value,
+}
+
+/// An ALWAYS redirect on one of a user's own numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Forwarding {
+    pub id: String,
+    /// The number whose calls are redirected, as the PBX wrote it.
+    pub number: String,
+    pub kind: NumberKind,
+    /// False when the kind is a guess (the number is not among the user's listed numbers).
+    pub kind_matched: bool,
+    pub enabled: bool,
+    /// The phone number, or `mailbox <id>` for a voicemail box; `None` when not set.
+    pub destination: Option<String>,
+    raw: Value,
+}
+
+fn object_member<'a>(value: &'a Value, key: &str, what: &str) -> Result<&'a Value, String> {
+    match value {
+        Value::Object(_) => value
+            .get(key)
+            .ok_or_else(|| format!("{what} has no \"{key}\"")),
+        other => Err(format!(
+            "expected {what} as an object, got {}",
+            other.type_name()
+        )),
+    }
+}
+
+fn str_member<'a>(value: &'a Value, key: &str, what: &str) -> Result<&'a str, String> {
+    let member = object_member(value, key, what)?;
+    member
+        .as_str()
+        .ok_or_else(|| format!("{what}: \"{key}\" is {}, not a string", member.type_name()))
+}
+
+fn int_member(value: &Value, key: &str, what: &str) -> Result<i64, String> {
+    let member = object_member(value, key, what)?;
+    member.as_i64().ok_or_else(|| {
+        format!(
+            "{what}: \"{key}\" is {}, not an integer",
+            member.type_name()
+        )
+    })
+}
+
+fn bool_member(value: &Value, key: &str, what: &str) -> Result<bool, String> {
+    let member = object_member(value, key, what)?;
+    member
+        .as_bool()
+        .ok_or_else(|| format!("{what}: \"{key}\" is {}, not a boolean", member.type_name()))
+}
+
+fn array<'a>(value: &'a Value, what: &str) -> Result<&'a [Value], String> {
+    value
+        .as_array()
+        .ok_or_else(|| format!("expected {what} as an array, got {}", value.type_name()))
+}
+
+/// An optional string member: missing and null both give `None`.
+fn opt_str<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// Checks the template of `GET /rest/login` and turns it into the body of `POST /rest/login`:
+/// the same object with `loginType` as configured and `secret` set.
+pub fn login_request(template: &Value, login_type: &str, secret: &str) -> Result<Value, String> {
+    str_member(template, "nonce", "the login template")?;
+    let mut body = template.clone();
+    body.set("loginType", Value::from(login_type));
+    body.set("secret", Value::from(secret));
+    Ok(body)
+}
+
+/// The nonce of a login template (checked by `login_request`).
+pub fn login_nonce(template: &Value) -> Result<&str, String> {
+    str_member(template, "nonce", "the login template")
+}
+
+/// The token of a successful `POST /rest/login`.
+pub fn auth_token(value: &Value) -> Result<String, String> {
+    let token = str_member(value, "token", "the login answer")?;
+    if token.is_empty() {
+        return Err("the login answer has an empty token".to_string());
+    }
+    Ok(token.to_string())
+}
+
+/// Where to find a group by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupLookup {
+    Found(i64),
+    /// The names of the groups that exist, sorted.
+    Missing(Vec<String>),
+}
+
+/// Finds the group named `name` in `GET /rest/groups`: an exact match first, else the only
+/// match ignoring case and surrounding spaces.
+pub fn find_group(groups: &Value, name: &str) -> Result<GroupLookup, String> {
+    let items = array(groups, "the group list")?;
+    let mut listed = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let what = format!("group #{i}");
+        let id = int_member(item, "id", &what)?;
+        let groupname = opt_str(item, "groupname").unwrap_or("");
+        listed.push((id, groupname));
+    }
+    if let Some((id, _)) = listed.iter().find(|(_, n)| *n == name) {
+        return Ok(GroupLookup::Found(*id));
+    }
+    let loose: Vec<_> = listed
+        .iter()
+        .filter(|(_, n)| n.trim().eq_ignore_ascii_case(name.trim()))
+        .collect();
+    if let [(id, _)] = loose.as_slice() {
+        return Ok(GroupLookup::Found(*id));
+    }
+    let mut names: Vec<String> = listed.iter().map(|(_, n)| n.to_string()).collect();
+    names.sort();
+    Ok(GroupLookup::Missing(names))
+}
+
+/// The ids of the assigned users of `GET /rest/groups/{id}`, in the PBX's order.
+pub fn group_members(group: &Value) -> Result<Vec<UserId>, String> {
+    let users = object_member(group, "assignableUsers", "the group")?;
+    let mut ids = Vec::new();
+    for (i, user) in array(users, "assignableUsers")?.iter().enumerate() {
+        let what = format!("assignable user #{i} of the group");
+        let assigned = match user.get("assigned") {
+            None | Some(Value::Null) => false,
+            Some(_) => bool_member(user, "assigned", &what)?,
+        };
+        if assigned {
+            ids.push(int_member(user, "id", &what)?);
+        }
+    }
+    Ok(ids)
+}
+
+/// Joins the group's members with `GET /rest/users`. Members without an e-mail address, members
+/// sharing one address, and members the user list does not show are left out with a warning.
+pub fn build_directory(
+    group: &str,
+    members: &[UserId],
+    users: &Value,
+) -> Result<Directory, String> {
+    struct Row<'a> {
+        login: &'a str,
+        email: String,
+        name: String,
+    }
+    let mut by_id: HashMap<UserId, Row<'_>> = HashMap::new();
+    for (i, user) in array(users, "the user list")?.iter().enumerate() {
+        let what = format!("user #{i}");
+        let id = int_member(user, "id", &what)?;
+        let login = opt_str(user, "login").unwrap_or("");
+        let email = opt_str(user, "email").unwrap_or("").trim().to_lowercase();
+        let name = format!(
+            "{} {}",
+            opt_str(user, "firstName").unwrap_or("").trim(),
+            opt_str(user, "familyName").unwrap_or("").trim()
+        )
+        .trim()
+        .to_string();
+        by_id.insert(id, Row { login, email, name });
+    }
+    let mut directory = Directory::default();
+    let mut seen = Vec::new();
+    for &id in members {
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        let Some(row) = by_id.get(&id) else {
+            directory.warnings.push(format!(
+                "STARFACE user {id} is a member of group '{group}' but is missing from the user list; skipped"
+            ));
+            continue;
+        };
+        if row.email.is_empty() {
+            directory.warnings.push(format!(
+                "STARFACE user {} ({}, id {id}) in group '{group}' has no e-mail address; skipped until one is set",
+                row.login,
+                display_name(&row.name)
+            ));
+            continue;
+        }
+        directory.users.push(DirectoryUser {
+            id,
+            login: row.login.to_string(),
+            email: row.email.clone(),
+            name: row.name.clone(),
+        });
+    }
+    let mut counts: HashMap<&str, Vec<&str>> = HashMap::new();
+    for user in &directory.users {
+        counts.entry(&user.email).or_default().push(&user.login);
+    }
+    let mut duplicates: Vec<(&str, Vec<&str>)> = counts
+        .into_iter()
+        .filter(|(_, logins)| logins.len() > 1)
+        .collect();
+    duplicates.sort();
+    let warnings: Vec<String> = duplicates
+        .iter()
+        .map(|(email, logins)| {
+            format!(
+                "STARFACE users {} in group '{group}' share the e-mail address {email}; all of them are skipped until each has its own",
+                logins.join(", ")
+            )
+        })
+        .collect();
+    let dup_emails: Vec<String> = duplicates.iter().map(|(e, _)| e.to_string()).collect();
+    directory.users.retain(|u| !dup_emails.contains(&u.email));
+    directory.warnings.extend(warnings);
+    Ok(directory)
+}
+
+fn display_name(name: &str) -> &str {
+    if name.is_empty() {
+        "no name"
+    } else {
+        name
+    }
+}
+
+impl PhoneConfig {
+    /// Reads `GET /rest/users/{id}/phoneconfig`.
+    pub fn from_json(value: Value) -> Result<PhoneConfig, String> {
+        let dnd = bool_member(&value, "doNotDisturb", "the phone config")?;
+        Ok(PhoneConfig { dnd, raw: value })
+    }
+
+    /// The object as read.
+    pub fn raw(&self) -> &Value {
+        &self.raw
+    }
+
+    /// The body of the PUT: the object as read with only `doNotDisturb` changed.
+    pub fn with_dnd(&self, on: bool) -> Value {
+        let mut body = self.raw.clone();
+        body.set("doNotDisturb", Value::Bool(on));
+        body
+    }
+}
+
+impl Forwarding {
+    /// Reads one `Redirection`. `Ok(None)` for redirects that are not ours to switch: other
+    /// triggers (BUSY, TIMEOUT), group numbers, and redirects without a number.
+    pub fn from_json(
+        user: UserId,
+        value: &Value,
+        numbers: &NumberIndex,
+    ) -> Result<Option<Forwarding>, String> {
+        let what = "a redirect";
+        let id = match object_member(value, "id", what)? {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.clone(),
+            other => {
+                return Err(format!(
+                    "{what}: \"id\" is {}, not a string",
+                    other.type_name()
+                ))
+            }
+        };
+        let what = format!("redirect {id}");
+        let enabled = bool_member(value, "enabled", &what)?;
+        let trigger = object_member(value, "redirectTrigger", &what)?;
+        let trigger = str_member(
+            trigger,
+            "redirectTriggerType",
+            &format!("the trigger of {what}"),
+        )?;
+        if trigger != "ALWAYS" {
+            return Ok(None);
+        }
+        if value.get("groupNumber").and_then(Value::as_bool) == Some(true) {
+            return Ok(None);
+        }
+        let Some(number) = opt_str(value, "phoneNumber").filter(|n| !n.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let destination = value.get("redirectDestination").and_then(destination);
+        let class = numbers.classify(user, number);
+        Ok(Some(Forwarding {
+            id,
+            number: number.to_string(),
+            kind: class.kind,
+            kind_matched: class.matched,
+            enabled,
+            destination,
+            raw: value.clone(),
+        }))
+    }
+
+    /// Reads `GET /rest/redirects?actOnBehalfOf={user}` and keeps the redirects this program
+    /// switches (see `from_json`).
+    pub fn list_from_json(
+        user: UserId,
+        value: &Value,
+        numbers: &NumberIndex,
+    ) -> Result<Vec<Forwarding>, String> {
+        let mut out = Vec::new();
+        for item in array(value, "the redirect list")? {
+            if let Some(f) = Forwarding::from_json(user, item, numbers)? {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The object as read.
+    pub fn raw(&self) -> &Value {
+        &self.raw
+    }
+
+    /// The body of the PUT: the object as read with only `enabled` changed.
+    pub fn with_enabled(&self, on: bool) -> Value {
+        let mut body = self.raw.clone();
+        body.set("enabled", Value::Bool(on));
+        body
+    }
+}
+
+/// The destination of a redirect, `None` when it is not set.
+fn destination(dest: &Value) -> Option<String> {
+    let non_empty = |key| opt_str(dest, key).map(str::trim).filter(|s| !s.is_empty());
+    match opt_str(dest, "redirectDestinationType") {
+        Some("PHONENUMBER") => non_empty("phoneNumber").map(str::to_string),
+        Some("MAILBOX") => non_empty("mailboxId").map(|id| format!("mailbox {id}")),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Value {
+        Value::parse(text).unwrap()
+    }
+
+    #[test]
+    fn login_request_sets_type_and_secret_and_keeps_the_rest() {
+        let template = parse(r#"{"loginType":"Internal","nonce":"n1","secret":null,"future":[1]}"#);
+        let body = login_request(&template, "ActiveDirectory", "s3cr3t").unwrap();
+        assert_eq!(
+            body.to_json(),
+            r#"{"loginType":"ActiveDirectory","nonce":"n1","secret":"s3cr3t","future":[1]}"#
+        );
+        assert_eq!(login_nonce(&template), Ok("n1"));
+        let cases = [
+            (
+                r#"{"loginType":"Internal"}"#,
+                "the login template has no \"nonce\"",
+            ),
+            (
+                r#"{"nonce":5}"#,
+                "the login template: \"nonce\" is a number, not a string",
+            ),
+            (
+                r#"[]"#,
+                "expected the login template as an object, got an array",
+            ),
+        ];
+        for (text, expect) in cases {
+            assert_eq!(
+                login_request(&parse(text), "Internal", "s"),
+                Err(expect.to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn auth_token_table() {
+        let cases = [
+            (r#"{"token":"abc"}"#, Ok("abc".to_string())),
+            (r#"{"token":"abc","x":1}"#, Ok("abc".to_string())),
+            (
+                r#"{"token":""}"#,
+                Err("the login answer has an empty token".to_string()),
+            ),
+            (
+                r#"{"token":null}"#,
+                Err("the login answer: \"token\" is null, not a string".to_string()),
+            ),
+            (
+                r#"{}"#,
+                Err("the login answer has no \"token\"".to_string()),
+            ),
+            (
+                r#""abc""#,
+                Err("expected the login answer as an object, got a string".to_string()),
+            ),
+        ];
+        for (text, expect) in cases {
+            assert_eq!(auth_token(&parse(text)), expect, "{text}");
+        }
+    }
+
+    #[test]
+    fn find_group_table() {
+        let groups = parse(
+            r#"[{"id":1,"groupname":"Sales","groupinternalnumber":"50"},
+                {"id":2,"groupname":"Exchange-Sync","x":{}},
+                {"id":3,"groupname":"exchange-sync "},
+                {"id":4,"groupname":"Support"},
+                {"id":5}]"#,
+        );
+        let cases = [
+            ("Exchange-Sync", GroupLookup::Found(2)),
+            ("exchange-sync ", GroupLookup::Found(3)),
+            ("sales", GroupLookup::Found(1)),
+            (" SUPPORT ", GroupLookup::Found(4)),
+            (
+                "EXCHANGE-SYNC",
+                GroupLookup::Missing(vec![
+                    "".into(),
+                    "Exchange-Sync".into(),
+                    "Sales".into(),
+                    "Support".into(),
+                    "exchange-sync ".into(),
+                ]),
+            ),
+        ];
+        for (name, expect) in cases {
+            assert_eq!(find_group(&groups, name), Ok(expect), "{name}");
+        }
+        assert_eq!(
+            find_group(&parse("[]"), "x"),
+            Ok(GroupLookup::Missing(vec![]))
+        );
+        assert_eq!(
+            find_group(&parse(r#"[{"groupname":"x"}]"#), "x"),
+            Err("group #0 has no \"id\"".to_string())
+        );
+        assert_eq!(
+            find_group(&parse("{}"), "x"),
+            Err("expected the group list as an array, got an object".to_string())
+        );
+    }
+
+    #[test]
+    fn group_members_table() {
+        let cases = [
+            (
+                r#"{"id":2,"name":"G","assignableUsers":[
+                    {"id":10,"firstname":"A","lastname":"B","assigned":true},
+                    {"id":11,"assigned":false},
+                    {"id":12},
+                    {"id":13,"assigned":null},
+                    {"id":14,"assigned":true,"extra":1}],"assignableNumbers":[]}"#,
+                Ok(vec![10, 14]),
+            ),
+            (r#"{"assignableUsers":[]}"#, Ok(vec![])),
+            (r#"{"id":2}"#, Err("the group has no \"assignableUsers\"")),
+            (
+                r#"{"assignableUsers":{}}"#,
+                Err("expected assignableUsers as an array, got an object"),
+            ),
+            (
+                r#"{"assignableUsers":[{"id":"10","assigned":true}]}"#,
+                Err("assignable user #0 of the group: \"id\" is a string, not an integer"),
+            ),
+            (
+                r#"{"assignableUsers":[{"id":10,"assigned":"yes"}]}"#,
+                Err("assignable user #0 of the group: \"assigned\" is a string, not a boolean"),
+            ),
+        ];
+        for (text, expect) in cases {
+            assert_eq!(
+                group_members(&parse(text)),
+                expect.map_err(str::to_string),
+                "{text}"
+            );
+        }
+    }
+
+    fn check_directory(
+        members: &[UserId],
+        users: &str,
+        expect_users: &[(i64, &str, &str, &str)],
+        expect_warnings: &[&str],
+    ) {
+        let got = build_directory("G", members, &parse(users)).unwrap();
+        let got_users: Vec<_> = got
+            .users
+            .iter()
+            .map(|u| (u.id, u.login.as_str(), u.email.as_str(), u.name.as_str()))
+            .collect();
+        assert_eq!(got_users, expect_users);
+        assert_eq!(got.warnings, expect_warnings);
+    }
+
+    #[test]
+    fn directory_table() {
+        let users = r#"[
+            {"id":1,"login":"1001","email":" Alice@Example.COM ","firstName":"Alice","familyName":"A","language":"de"},
+            {"id":2,"login":"1002","email":"","firstName":"Bob","familyName":"B"},
+            {"id":3,"login":"1003","firstName":"Carl","familyName":"C"},
+            {"id":4,"login":"1004","email":"dup@example.com","firstName":"Dora","familyName":"D"},
+            {"id":5,"login":"1005","email":"DUP@example.com ","firstName":"Eve","familyName":"E"},
+            {"id":6,"login":"1006","email":"frank@example.com","firstName":"Frank","familyName":"F"},
+            {"id":7,"login":"1007","email":"bob@example.com","email2":"x"}
+        ]"#;
+        check_directory(
+            &[1, 6, 1],
+            users,
+            &[
+                (1, "1001", "alice@example.com", "Alice A"),
+                (6, "1006", "frank@example.com", "Frank F"),
+            ],
+            &[],
+        );
+        check_directory(
+            &[2, 3, 7, 99],
+            users,
+            &[(7, "1007", "bob@example.com", "")],
+            &[
+                "STARFACE user 1002 (Bob B, id 2) in group 'G' has no e-mail address; skipped until one is set",
+                "STARFACE user 1003 (Carl C, id 3) in group 'G' has no e-mail address; skipped until one is set",
+                "STARFACE user 99 is a member of group 'G' but is missing from the user list; skipped",
+            ],
+        );
+        check_directory(
+            &[4, 1, 5],
+            users,
+            &[(1, "1001", "alice@example.com", "Alice A")],
+            &["STARFACE users 1004, 1005 in group 'G' share the e-mail address dup@example.com; all of them are skipped until each has its own"],
+        );
+        // Users outside the group may share addresses without harm.
+        check_directory(
+            &[4],
+            users,
+            &[(4, "1004", "dup@example.com", "Dora D")],
+            &[],
+        );
+    }
+
+    #[test]
+    fn directory_errors() {
+        let cases = [
+            (r#"{}"#, "expected the user list as an array, got an object"),
+            (r#"[{"login":"x"}]"#, "user #0 has no \"id\""),
+            (r#"[1]"#, "expected user #0 as an object, got a number"),
+        ];
+        for (text, expect) in cases {
+            assert_eq!(
+                build_directory("G", &[1], &parse(text)),
+                Err(expect.to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn phone_config_changes_only_dnd() {
+        for text in [
+            r#"{"callWaiting":true,"displayNumberId":5,"doNotDisturb":false,"primaryPhoneId":7}"#,
+            r#"{"callWaiting":true,"futureThing":{"a":[1,2.50,"x"]},"doNotDisturb":false,"primaryPhoneId":7,"displayNumberId":null}"#,
+        ] {
+            let pc = PhoneConfig::from_json(parse(text)).unwrap();
+            assert!(!pc.dnd);
+            assert_eq!(pc.raw().to_json(), text);
+            assert_eq!(pc.with_dnd(false).to_json(), text);
+            assert_eq!(
+                pc.with_dnd(true).to_json(),
+                text.replace("\"doNotDisturb\":false", "\"doNotDisturb\":true")
+            );
+        }
+        let cases = [
+            (
+                r#"{"callWaiting":true}"#,
+                "the phone config has no \"doNotDisturb\"",
+            ),
+            (
+                r#"{"doNotDisturb":"true"}"#,
+                "the phone config: \"doNotDisturb\" is a string, not a boolean",
+            ),
+            (
+                r#"null"#,
+                "expected the phone config as an object, got null",
+            ),
+        ];
+        for (text, expect) in cases {
+            assert_eq!(PhoneConfig::from_json(parse(text)), Err(expect.to_string()));
+        }
+    }
+
+    fn redirect(
+        id: &str,
+        number: &str,
+        trigger: &str,
+        group: bool,
+        dest: &str,
+        enabled: bool,
+    ) -> String {
+        format!(
+            r#"{{"id":"{id}","enabled":{enabled},"phoneNumber":"{number}","groupNumber":{group},"redirectTrigger":{{"redirectTriggerType":"{trigger}"}},"redirectDestination":{dest},"lastPhoneNumberDestination":{{"redirectDestinationType":"PHONENUMBER","phoneNumber":"0815"}},"lastMailboxDestination":null}}"#
+        )
+    }
+
+    #[test]
+    fn forwardings_keep_always_redirects_on_own_numbers() {
+        let numbers = NumberIndex::from_entries([
+            (1, "21", NumberKind::Internal),
+            (1, "4972112345621", NumberKind::External),
+        ]);
+        let to_phone = r#"{"redirectDestinationType":"PHONENUMBER","phoneNumber":" 0171 5550 "}"#;
+        let list = format!(
+            "[{},{},{},{},{},{},{},{}]",
+            redirect("a", "21", "ALWAYS", false, to_phone, false),
+            redirect(
+                "b",
+                "+4972112345621",
+                "ALWAYS",
+                false,
+                r#"{"redirectDestinationType":"PHONENUMBER","phoneNumber":""}"#,
+                true
+            ),
+            redirect("c", "21", "BUSY", false, to_phone, false),
+            redirect("d", "50", "ALWAYS", true, to_phone, false),
+            redirect(
+                "e",
+                "0049 721 99",
+                "ALWAYS",
+                false,
+                r#"{"redirectDestinationType":"MAILBOX","mailboxId":"vm7"}"#,
+                false
+            ),
+            redirect(
+                "f",
+                "77",
+                "ALWAYS",
+                false,
+                r#"{"redirectDestinationType":"MAILBOX","mailboxId":""}"#,
+                false
+            ),
+            redirect("g", "", "ALWAYS", false, to_phone, false),
+            redirect("h", "22", "TIMEOUT", false, to_phone, false),
+        );
+        let got = Forwarding::list_from_json(1, &parse(&list), &numbers).unwrap();
+        let got: Vec<_> = got
+            .iter()
+            .map(|f| {
+                (
+                    f.id.as_str(),
+                    f.number.as_str(),
+                    f.kind,
+                    f.kind_matched,
+                    f.enabled,
+                    f.destination.as_deref(),
+                )
+            })
+            .collect();
+        use NumberKind::{External, Internal};
+        assert_eq!(
+            got,
+            [
+                ("a", "21", Internal, true, false, Some("0171 5550")),
+                ("b", "+4972112345621", External, true, true, None),
+                (
+                    "e",
+                    "0049 721 99",
+                    External,
+                    false,
+                    false,
+                    Some("mailbox vm7")
+                ),
+                ("f", "77", Internal, false, false, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn forwarding_write_changes_only_enabled() {
+        let numbers = NumberIndex::default();
+        let text = r#"{"id":"r1","enabled":false,"phoneNumber":"21","groupNumber":false,"redirectTrigger":{"redirectTriggerType":"ALWAYS","unknownInner":true},"redirectDestination":{"redirectDestinationType":"PHONENUMBER","phoneNumber":"0815"},"lastPhoneNumberDestination":null,"lastMailboxDestination":null,"futureField":[{"deep":1.0e1}]}"#;
+        let f = Forwarding::from_json(1, &parse(text), &numbers)
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.raw().to_json(), text);
+        assert_eq!(f.with_enabled(false).to_json(), text);
+        assert_eq!(
+            f.with_enabled(true).to_json(),
+            text.replace("\"enabled\":false", "\"enabled\":true")
+        );
+        // A numeric id is accepted and kept as its text.
+        let numeric = r#"{"id":17,"enabled":true,"phoneNumber":"21","redirectTrigger":{"redirectTriggerType":"ALWAYS"},"redirectDestination":{"redirectDestinationType":"PHONENUMBER","phoneNumber":"1"}}"#;
+        assert_eq!(
+            Forwarding::from_json(1, &parse(numeric), &numbers)
+                .unwrap()
+                .unwrap()
+                .id,
+            "17"
+        );
+    }
+
+    #[test]
+    fn malformed_redirects_are_errors() {
+        let numbers = NumberIndex::default();
+        let cases = [
+            (r#"{"enabled":true}"#, "a redirect has no \"id\""),
+            (r#"{"id":null}"#, "a redirect: \"id\" is null, not a string"),
+            (
+                r#"{"id":"r","enabled":1}"#,
+                "redirect r: \"enabled\" is a number, not a boolean",
+            ),
+            (
+                r#"{"id":"r","enabled":true}"#,
+                "redirect r has no \"redirectTrigger\"",
+            ),
+            (
+                r#"{"id":"r","enabled":true,"redirectTrigger":{}}"#,
+                "the trigger of redirect r has no \"redirectTriggerType\"",
+            ),
+            (
+                r#"{"id":"r","enabled":true,"redirectTrigger":"ALWAYS"}"#,
+                "expected the trigger of redirect r as an object, got a string",
+            ),
+        ];
+        for (text, expect) in cases {
+            assert_eq!(
+                Forwarding::from_json(1, &parse(text), &numbers),
+                Err(expect.to_string()),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            Forwarding::list_from_json(1, &parse("{}"), &numbers),
+            Err("expected the redirect list as an array, got an object".to_string())
+        );
+    }
+}
