@@ -4,4 +4,5 @@
 pub mod calendar;
 pub mod graph;
 pub mod server;
+pub mod starface;
 pub mod token;
