@@ -58,10 +58,10 @@ impl StarfaceError {
     /// and not the fault of one user.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            StarfaceError::Http { source, .. } => !matches!(
-                source,
-                HttpError::BadUrl { .. } | HttpError::CaFile { .. } | HttpError::TooLarge { .. }
-            ),
+            // A connection reset mid-answer (Io) is what a restarting PBX looks like, too.
+            StarfaceError::Http { source, .. } => {
+                source.is_unreachable() || matches!(source, HttpError::Io { .. })
+            }
             StarfaceError::Status { status, .. } => matches!(status, 502..=504),
             _ => false,
         }
@@ -177,24 +177,42 @@ mod tests {
                 action: "reading the users".into(),
                 source: HttpError::Timeout {
                     url: "http://pbx/rest/users".into(),
+                    secs: 30,
                 },
             },
             &format!(
                 "STARFACE: reading the users failed: {}; check that the PBX is running and [starface] url",
-                HttpError::Timeout { url: "http://pbx/rest/users".into() }
+                HttpError::Timeout { url: "http://pbx/rest/users".into(), secs: 30 }
             ),
             true,
         );
         check(
             StarfaceError::Http {
                 action: "reading the users".into(),
-                source: HttpError::BadUrl { url: "x".into() },
+                source: HttpError::BadUrl { url: "x".into(), detail: "no scheme".into() },
             },
             &format!(
                 "STARFACE: reading the users failed: {}; check that the PBX is running and [starface] url",
-                HttpError::BadUrl { url: "x".into() }
+                HttpError::BadUrl { url: "x".into(), detail: "no scheme".into() }
             ),
             false,
+        );
+        check(
+            StarfaceError::Http {
+                action: "logging in".into(),
+                source: HttpError::Io {
+                    url: "http://pbx/rest/login".into(),
+                    detail: "connection reset".into(),
+                },
+            },
+            &format!(
+                "STARFACE: logging in failed: {}; check that the PBX is running and [starface] url",
+                HttpError::Io {
+                    url: "http://pbx/rest/login".into(),
+                    detail: "connection reset".into()
+                }
+            ),
+            true,
         );
         check(
             StarfaceError::LoginRejected {

@@ -6,7 +6,7 @@
 //! user's INTERNAL numbers; EXTERNAL if it ends with one of the user's EXTERNAL numbers;
 //! otherwise a guess from the shape of the number.
 
-use super::json::Value;
+use crate::json::Value;
 
 pub type UserId = i64;
 

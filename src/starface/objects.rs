@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use super::json::Value;
 use super::numbers::{NumberIndex, NumberKind, UserId};
+use crate::json::Value;
 
 /// A member of the configured group who can be handled.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,8 +102,8 @@ fn opt_str<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
 pub fn login_request(template: &Value, login_type: &str, secret: &str) -> Result<Value, String> {
     str_member(template, "nonce", "the login template")?;
     let mut body = template.clone();
-    body.set("loginType", Value::from(login_type));
-    body.set("secret", Value::from(secret));
+    body.set("loginType", Value::String(login_type.to_string()));
+    body.set("secret", Value::String(secret.to_string()));
     Ok(body)
 }
 
@@ -728,6 +728,36 @@ mod tests {
                 .id,
             "17"
         );
+    }
+
+    /// Every prefix of a real object is an error, never a panic, and so is every single-byte
+    /// corruption an error or a value the views reject or accept without panicking.
+    #[test]
+    fn truncated_and_corrupted_objects_never_panic() {
+        let text = r#"{"id":"r1","enabled":true,"phoneNumber":"+49 721 21","groupNumber":false,"redirectTrigger":{"redirectTriggerType":"ALWAYS"},"redirectDestination":{"redirectDestinationType":"PHONENUMBER","phoneNumber":"0815\u00e4"},"n":-1.5e3,"x":[null,{}]}"#;
+        let numbers = NumberIndex::default();
+        let full = parse(text);
+        assert!(Forwarding::from_json(1, &full, &numbers).unwrap().is_some());
+        for cut in 0..text.len() {
+            assert!(
+                crate::json::parse(&text[..cut]).is_err(),
+                "prefix of {cut} bytes"
+            );
+        }
+        let bytes = text.as_bytes();
+        for i in 0..bytes.len() {
+            for b in [b'"', b'\\', b'{', b']', b'0', b',', b'u', 0x7f] {
+                let mut corrupt = bytes.to_vec();
+                corrupt[i] = b;
+                let Ok(corrupt) = String::from_utf8(corrupt) else {
+                    continue;
+                };
+                if let Ok(value) = crate::json::parse(&corrupt) {
+                    let _ = Forwarding::from_json(1, &value, &numbers);
+                    let _ = PhoneConfig::from_json(value);
+                }
+            }
+        }
     }
 
     #[test]

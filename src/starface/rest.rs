@@ -4,7 +4,6 @@
 //! it sends, checks the status the Swagger file documents, and hands the body to a parser.
 //! The token is renewed before its 4-hour lifetime ends and once when the PBX answers 401.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -14,10 +13,10 @@ use crate::model::Presence;
 
 use super::auth;
 use super::error::StarfaceError;
-use super::json::Value;
 use super::numbers::{NumberIndex, UserId};
 use super::objects::{self, Directory, Forwarding, GroupLookup, PhoneConfig};
 use super::xmlrpc::{self, ChatCall};
+use crate::json::Value;
 
 /// STARFACE tokens live 4 hours; renewing 10 minutes early avoids a 401 in the middle of a poll.
 pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(3 * 3600 + 50 * 60);
@@ -41,7 +40,6 @@ pub struct Starface {
     http: HttpClient,
     token: Option<Token>,
     token_max_age: Duration,
-    warned: HashSet<String>,
 }
 
 impl fmt::Debug for Starface {
@@ -74,7 +72,6 @@ impl Starface {
             http,
             token: None,
             token_max_age: TOKEN_MAX_AGE,
-            warned: HashSet::new(),
         }
     }
 
@@ -267,8 +264,9 @@ impl Starface {
         Ok(())
     }
 
-    /// The members of `group` with their e-mail addresses. A warning is returned once per
-    /// session: the same problem found on the next refresh is not repeated.
+    /// The members of `group` with their e-mail addresses. Every call returns all current
+    /// warnings; the caller logs each once (`sync::Reported`), so that a problem that comes back
+    /// after being fixed is reported again.
     pub fn directory(&mut self, group: &str) -> Result<Directory, StarfaceError> {
         let lookup = self.get_json("reading the groups".into(), "/groups", |v| {
             objects::find_group(&v, group)
@@ -287,11 +285,9 @@ impl Starface {
             &format!("/groups/{id}"),
             |v| objects::group_members(&v),
         )?;
-        let mut directory = self.get_json("reading the users".into(), "/users", |v| {
+        self.get_json("reading the users".into(), "/users", |v| {
             objects::build_directory(group, &members, &v)
-        })?;
-        directory.warnings.retain(|w| self.warned.insert(w.clone()));
-        Ok(directory)
+        })
     }
 
     pub fn phone_config(&mut self, user: UserId) -> Result<PhoneConfig, StarfaceError> {
@@ -461,11 +457,14 @@ fn expect_status(
 }
 
 fn parse_json(resp: &Response, action: &str, shown: &str) -> Result<Value, StarfaceError> {
-    Value::parse_bytes(&resp.body).map_err(|e| StarfaceError::BadResponse {
+    let bad = |detail: String| StarfaceError::BadResponse {
         action: action.to_string(),
         url: shown.to_string(),
-        detail: e.to_string(),
-    })
+        detail,
+    };
+    let text = std::str::from_utf8(&resp.body)
+        .map_err(|e| bad(format!("the body is not UTF-8 (byte {})", e.valid_up_to())))?;
+    Value::parse(text).map_err(|e| bad(e.to_string()))
 }
 
 /// The start of an error body on one line, for a message.
