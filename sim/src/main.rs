@@ -6,6 +6,7 @@ fn main() {
         Some("--help") | Some("-h") | None => {
             println!("usage: ess-sim <command>\n\ncommands:\n  (none yet)");
         }
+        Some("starface") => std::process::exit(ess_sim::starface::run_cli(&args[1..])),
         Some(other) => {
             eprintln!("ess-sim: unknown command '{other}' (see --help)");
             std::process::exit(2);
