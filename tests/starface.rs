@@ -625,7 +625,7 @@ fn broken_pbx(status: u16, body: &'static str) -> Server {
         ("GET", "/rest/login") => {
             HttpReply::json(200, r#"{"loginType":"Internal","nonce":"n","secret":null}"#)
         }
-        ("POST", "/rest/login") => HttpReply::json(200, r#"{"token":"t"}"#),
+        ("POST", "/rest/login") => HttpReply::json(200, r#"{"token":"f3a9c2e1-tok"}"#),
         ("GET", "/rest/groups") => {
             HttpReply::json(200, format!(r#"[{{"id":1,"groupname":"{GROUP}"}}]"#))
         }
@@ -667,6 +667,12 @@ fn malformed_answers_are_errors_not_panics() {
             500,
             "Internal\nerror",
             "failed with HTTP 500: Internal error",
+        ),
+        // A server that echoes the request must not make the token show up in the message.
+        (
+            500,
+            "bad token f3a9c2e1-tok",
+            "failed with HTTP 500: bad token [redacted]",
         ),
     ];
     for &(status, body, expect) in cases {

@@ -123,7 +123,7 @@ impl Starface {
         let shown = redact_url(&url);
         let action = "reading the login template";
         let resp = self.send(action, &self.request("GET", &url, None))?;
-        expect_status(&resp, &[200], action, &shown)?;
+        expect_status(&resp, &[200], action, &shown, &[])?;
         let template = parse_json(&resp, action, &shown)?;
         let type_name = auth::login_type_name(self.login_type);
         let bad = |detail: String| StarfaceError::BadResponse {
@@ -180,10 +180,10 @@ impl Starface {
         let shown = redact_url(&url);
         let action = "logging out";
         let req = self.request("DELETE", &url, None);
-        self.token = None;
+        let token = self.token.take().map(|t| t.value).unwrap_or_default();
         let resp = self.send(action, &req)?;
         // 401: the token had already expired, which is as good as logged out.
-        expect_status(&resp, &[200, 204, 401], action, &shown)?;
+        expect_status(&resp, &[200, 204, 401], action, &shown, &[&token])?;
         Ok(())
     }
 
@@ -225,7 +225,8 @@ impl Starface {
                 });
             }
         }
-        expect_status(&resp, ok, &call.action, &shown)?;
+        let token = self.token.as_ref().map_or("", |t| t.value.as_str());
+        expect_status(&resp, ok, &call.action, &shown, &[token])?;
         Ok(resp)
     }
 
@@ -408,7 +409,7 @@ impl Starface {
             .header("Content-Type", "text/xml; charset=utf-8")
             .body(body.into_bytes());
         let resp = self.send(&action, &req)?;
-        expect_status(&resp, &[200], &action, &shown)?;
+        expect_status(&resp, &[200], &action, &shown, &[hash])?;
         let text = resp.text().map_err(|e| StarfaceError::BadResponse {
             action: action.clone(),
             url: shown.clone(),
@@ -420,7 +421,7 @@ impl Starface {
                 method: self.rpc_method.clone(),
                 user,
                 code: fault.code,
-                message: fault.message,
+                message: scrub(&fault.message, &[hash]),
             }),
             Err(detail) => Err(StarfaceError::BadResponse {
                 action,
@@ -439,11 +440,14 @@ fn on_off(on: bool) -> &'static str {
     }
 }
 
+/// Checks the status; an unexpected one becomes an error quoting the start of the body, with
+/// `secrets` (the token, the auth hash) cut out in case the server echoes the request.
 fn expect_status(
     resp: &Response,
     ok: &[u16],
     action: &str,
     shown: &str,
+    secrets: &[&str],
 ) -> Result<(), StarfaceError> {
     if ok.contains(&resp.status) {
         return Ok(());
@@ -452,8 +456,17 @@ fn expect_status(
         action: action.to_string(),
         url: shown.to_string(),
         status: resp.status,
-        detail: excerpt(&resp.body),
+        detail: scrub(&excerpt(&resp.body), secrets),
     })
+}
+
+/// Replaces every occurrence of each (non-empty) secret.
+fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(secret, "[redacted]");
+    }
+    out
 }
 
 fn parse_json(resp: &Response, action: &str, shown: &str) -> Result<Value, StarfaceError> {
@@ -509,6 +522,15 @@ mod tests {
         for (input, expect) in cases {
             assert_eq!(percent_encode(input), expect);
         }
+    }
+
+    #[test]
+    fn scrub_removes_secrets() {
+        assert_eq!(
+            scrub("a tok b tok", &["tok", ""]),
+            "a [redacted] b [redacted]"
+        );
+        assert_eq!(scrub("nothing", &[]), "nothing");
     }
 
     #[test]
