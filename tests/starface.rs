@@ -668,6 +668,12 @@ fn malformed_answers_are_errors_not_panics() {
             "Internal\nerror",
             "failed with HTTP 500: Internal error",
         ),
+        // Still 401 after logging in again: the user lacks rights.
+        (
+            401,
+            "{}",
+            "was refused (HTTP 401) right after a fresh login",
+        ),
         // A server that echoes the request must not make the token show up in the message.
         (
             500,
