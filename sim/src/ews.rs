@@ -29,14 +29,46 @@ const ERRORS_NS: &str = "http://schemas.microsoft.com/exchange/services/2006/err
 /// The path Exchange serves EWS on.
 pub const EWS_PATH: &str = "/EWS/Exchange.asmx";
 
+/// Decides whether a Bearer token is valid (e.g. one the token fake issued and did not revoke).
+pub type TokenCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// The credentials the fake accepts.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum EwsAuth {
     /// `Authorization: Basic base64(username:password)`.
     Basic { username: String, password: String },
-    /// `Authorization: Bearer <token>`; like Exchange Online, every request must then carry an
-    /// `ExchangeImpersonation` header.
+    /// `Authorization: Bearer <token>` with exactly this token; like Exchange Online, every
+    /// request must then carry an `ExchangeImpersonation` header.
     Bearer(String),
+    /// `Authorization: Bearer <token>` with any token the check accepts; impersonation as above.
+    BearerChecked(TokenCheck),
+}
+
+impl EwsAuth {
+    pub fn basic(username: &str, password: &str) -> EwsAuth {
+        EwsAuth::Basic {
+            username: username.to_string(),
+            password: password.to_string(),
+        }
+    }
+
+    pub fn bearer_checked(check: impl Fn(&str) -> bool + Send + Sync + 'static) -> EwsAuth {
+        EwsAuth::BearerChecked(Arc::new(check))
+    }
+
+    fn is_bearer(&self) -> bool {
+        !matches!(self, EwsAuth::Basic { .. })
+    }
+}
+
+impl std::fmt::Debug for EwsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EwsAuth::Basic { username, .. } => write!(f, "Basic({username})"),
+            EwsAuth::Bearer(_) => f.write_str("Bearer"),
+            EwsAuth::BearerChecked(_) => f.write_str("BearerChecked"),
+        }
+    }
 }
 
 /// How subjects are written, to exercise the product's unescaping.
@@ -307,9 +339,10 @@ impl EwsFake {
         }
         let auth = lock(&self.inner.auth).clone();
         if take(&mut knobs.reject_auth).is_some() || !authorized(&auth, req) {
-            let scheme = match auth {
-                EwsAuth::Basic { .. } => "Basic realm=\"mail.example.com\"",
-                EwsAuth::Bearer(_) => "Bearer",
+            let scheme = if auth.is_bearer() {
+                "Bearer"
+            } else {
+                "Basic realm=\"mail.example.com\""
             };
             return HttpReply::empty(401).with_header("WWW-Authenticate", scheme);
         }
@@ -357,14 +390,12 @@ impl EwsFake {
                 back_off,
             );
         }
-        if let EwsAuth::Bearer(_) = auth {
-            if impersonated.is_none() {
-                return fault_reply(
-                    "ErrorInvalidExchangeImpersonationHeaderData",
-                    "ExchangeImpersonation SOAP header must be present for this type of OAuth token.",
-                    None,
-                );
-            }
+        if auth.is_bearer() && impersonated.is_none() {
+            return fault_reply(
+                "ErrorInvalidExchangeImpersonationHeaderData",
+                "ExchangeImpersonation SOAP header must be present for this type of OAuth token.",
+                None,
+            );
         }
         if let Some(who) = &impersonated {
             if knobs.deny_impersonation {
@@ -467,6 +498,7 @@ fn authorized(auth: &EwsAuth, req: &HttpRequest) -> bool {
             given.strip_prefix("Basic ") == Some(want.as_str())
         }
         EwsAuth::Bearer(token) => given.strip_prefix("Bearer ") == Some(token.as_str()),
+        EwsAuth::BearerChecked(check) => given.strip_prefix("Bearer ").is_some_and(|t| check(t)),
     }
 }
 
