@@ -4,8 +4,6 @@
 //! checks those against Microsoft's schemas.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ess::config::{Backend, EwsAuth, ExchangeConfig, Lookup, Secret};
@@ -16,7 +14,8 @@ use ess::model::Window;
 use ess::time::{format_rfc3339, parse_rfc3339};
 use ess_sim::calendar::{parse_utc, Calendars, SimAppointment, SimShowAs};
 use ess_sim::ews::{self as sim, EwsFake, SubjectStyle, EWS_PATH};
-use ess_sim::server::{HttpReply, Server};
+use ess_sim::server::Server;
+use ess_sim::token::TokenFake;
 
 const USER: &str = "svc-starface@example.com";
 const PASSWORD: &str = "pa:ss&word";
@@ -539,49 +538,36 @@ fn wrong_url_is_named() {
     assert!(err.message.contains("/EWS/Exchange.asmx"), "{err}");
 }
 
-/// A minimal Entra ID token endpoint: issues `tok-1`, `tok-2`, … and counts requests.
-struct Tokens {
-    server: Server,
-    issued: Arc<AtomicU64>,
-    bodies: Arc<Mutex<Vec<String>>>,
-}
+const TENANT: &str = "contoso.onmicrosoft.com";
+const CLIENT_ID: &str = "00000000-0000-0000-0000-000000000001";
+const CLIENT_SECRET: &str = "client-secret-value";
 
-fn token_endpoint() -> Tokens {
-    let issued = Arc::new(AtomicU64::new(0));
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let (i, b) = (issued.clone(), bodies.clone());
-    let server = Server::start(move |req| {
-        if let Ok(mut v) = b.lock() {
-            v.push(req.body_text());
-        }
-        let n = i.fetch_add(1, Ordering::SeqCst) + 1;
-        HttpReply::json(
-            200,
-            format!(r#"{{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"tok-{n}"}}"#),
-        )
-    })
-    .expect("token endpoint");
-    Tokens {
-        server,
-        issued,
-        bodies,
-    }
+/// The Entra ID token fake and the server it runs on.
+struct Tokens {
+    fake: TokenFake,
+    _server: Server,
 }
 
 fn oauth_setup(lookup: Lookup, calendars: Calendars) -> (Setup, Tokens) {
-    let tokens = token_endpoint();
+    let fake = TokenFake::new(TENANT, CLIENT_ID, CLIENT_SECRET);
+    let server = fake.start().expect("token endpoint");
     let mut s = Setup::new(calendars, lookup);
-    let issued = tokens.issued.clone();
-    // Only the latest token is valid, as after a revocation.
-    s.fake.set_auth(sim::EwsAuth::bearer_checked(move |tok| {
-        tok == format!("tok-{}", issued.load(Ordering::SeqCst))
-    }));
+    let check = fake.clone();
+    s.fake
+        .set_auth(sim::EwsAuth::bearer_checked(move |tok| check.is_valid(tok)));
     s.cfg.auth = EwsAuth::OAuth2;
     s.cfg.password = None;
-    s.cfg.client_id = "00000000-0000-0000-0000-000000000001".to_string();
-    s.cfg.client_secret = Some(Secret::new("client-secret"));
-    s.cfg.token_url = format!("{}/contoso/oauth2/v2.0/token", tokens.server.url());
-    (s, tokens)
+    s.cfg.tenant_id = TENANT.to_string();
+    s.cfg.client_id = CLIENT_ID.to_string();
+    s.cfg.client_secret = Some(Secret::new(CLIENT_SECRET));
+    s.cfg.token_url = fake.url(server.url());
+    (
+        s,
+        Tokens {
+            fake,
+            _server: server,
+        },
+    )
 }
 
 #[test]
@@ -605,51 +591,70 @@ fn oauth2_availability_impersonates_the_first_mailbox_of_each_batch() {
     {
         assert_eq!(r.impersonated.as_deref(), Some(first));
         assert_eq!(r.anchor.as_deref(), Some(first));
-        assert_eq!(r.header("Authorization"), Some("Bearer tok-1"));
+        assert!(r
+            .header("Authorization")
+            .is_some_and(|a| a.starts_with("Bearer sim-token-")));
     }
-    // One token for both batches; the request asked for the EWS scope.
-    assert_eq!(tokens.issued.load(Ordering::SeqCst), 1);
-    let body = tokens
-        .bodies
-        .lock()
-        .map(|v| v[0].clone())
-        .unwrap_or_default();
-    assert!(
-        body.contains("scope=https%3A%2F%2Foutlook.office365.com%2F.default"),
-        "{body}"
+    // One token for both batches, asked for with the EWS scope.
+    let token_requests = tokens.fake.requests();
+    assert_eq!(token_requests.len(), 1);
+    assert_eq!(
+        token_requests[0].scope,
+        "https://outlook.office365.com/.default"
     );
-    assert!(body.contains("grant_type=client_credentials"), "{body}");
+    assert_eq!(token_requests[0].grant_type, "client_credentials");
+    let first_token = reqs[0].header("Authorization").map(str::to_string);
+    assert!(reqs
+        .iter()
+        .all(|r| r.header("Authorization").map(str::to_string) == first_token));
 
-    // A 401 (revoked token) costs exactly one new token and one repeat.
-    s.fake.reject_auth(1);
+    // A revoked token costs exactly one new token and one repeat.
+    tokens.fake.revoke_all();
     s.fake.clear_requests();
     let got = source
         .fetch(&boxes[..1], window(), &mut NoWait)
         .expect("fetch after refresh");
     assert_eq!(got.len(), 1);
-    assert_eq!(tokens.issued.load(Ordering::SeqCst), 2);
+    assert_eq!(tokens.fake.request_count(), 2);
     let auths: Vec<Option<String>> = s
         .fake
         .requests()
         .iter()
         .map(|r| r.header("Authorization").map(str::to_string))
         .collect();
-    assert_eq!(
-        auths,
-        [
-            Some("Bearer tok-1".to_string()),
-            Some("Bearer tok-2".to_string())
-        ]
-    );
+    assert_eq!(auths.len(), 2);
+    assert_eq!(auths[0], first_token);
+    assert_ne!(auths[1], first_token);
 
-    // Refused twice: an error naming the app permission, no endless refresh.
+    // Refused also with a fresh token: an error naming the app permission, no endless refresh.
     s.fake.reject_auth(5);
     let err = source
         .fetch(&boxes[..1], window(), &mut NoWait)
         .expect_err("refused");
     assert!(err.message.contains("full_access_as_app"), "{err}");
-    assert!(!err.message.contains("tok-"), "token leaked: {err}");
-    assert_eq!(tokens.issued.load(Ordering::SeqCst), 3);
+    assert!(!err.message.contains("sim-token"), "token leaked: {err}");
+    assert_eq!(tokens.fake.request_count(), 3);
+}
+
+#[test]
+fn oauth2_token_errors_name_the_setting() {
+    let (mut s, tokens) = oauth_setup(Lookup::Calendar, scenario());
+    s.cfg.client_secret = Some(Secret::new("the-secret-id-not-its-value"));
+    let err = s
+        .fetch(&["alice@example.com"], &mut NoWait)
+        .expect_err("bad secret");
+    assert!(
+        err.message
+            .starts_with("could not get an OAuth2 token for EWS"),
+        "{err}"
+    );
+    assert!(err.message.contains("7000215"), "{err}");
+    assert!(
+        !err.message.contains("the-secret-id"),
+        "secret leaked: {err}"
+    );
+    assert_eq!(s.fake.request_count(), 0, "no EWS request without a token");
+    assert_eq!(tokens.fake.request_count(), 1);
 }
 
 #[test]
@@ -702,7 +707,7 @@ fn oauth2_calendar_lookup_impersonates_each_mailbox() {
         assert_eq!(r.impersonated.as_deref(), Some(b));
         assert_eq!(r.anchor.as_deref(), Some(b));
     }
-    assert_eq!(tokens.issued.load(Ordering::SeqCst), 1);
+    assert_eq!(tokens.fake.request_count(), 1);
 }
 
 fn fixture_dir() -> PathBuf {
