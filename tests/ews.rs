@@ -14,7 +14,7 @@ use ess::model::Window;
 use ess::time::{format_rfc3339, parse_rfc3339};
 use ess_sim::calendar::{parse_utc, Calendars, SimAppointment, SimShowAs};
 use ess_sim::ews::{self as sim, EwsFake, SubjectStyle, EWS_PATH};
-use ess_sim::server::Server;
+use ess_sim::server::{HttpReply, Server};
 use ess_sim::token::TokenFake;
 
 const USER: &str = "svc-starface@example.com";
@@ -536,6 +536,74 @@ fn wrong_url_is_named() {
         .expect_err("404");
     assert!(err.message.contains("HTTP 404"), "{err}");
     assert!(err.message.contains("/EWS/Exchange.asmx"), "{err}");
+}
+
+/// Replies the fake cannot give: a server that always answers with `reply`.
+fn raw(reply: HttpReply, lookup: Lookup, mailboxes: &[&str]) -> SourceError {
+    let server = Server::start(move |_| reply.clone()).expect("server");
+    let mut s = Setup::new(Calendars::new(), lookup);
+    s.cfg.url = format!("{}{EWS_PATH}", server.url());
+    s.fetch(mailboxes, &mut NoWait)
+        .expect_err("the request must fail")
+}
+
+#[test]
+fn replies_that_are_not_ews_answers() {
+    let detailed = include_str!("fixtures/ews/responses/availability-detailed.xml");
+    let finditem = include_str!("fixtures/ews/responses/finditem.xml");
+    let two = ["a@example.com", "b@example.com"];
+    let cases = [
+        (
+            raw(HttpReply::empty(403), Lookup::Calendar, &two),
+            "HTTP 403 Forbidden",
+        ),
+        (
+            raw(
+                HttpReply::empty(302).with_header("Location", "https://adfs.example.com/"),
+                Lookup::Availability,
+                &two,
+            ),
+            "HTTP 302 without a SOAP response (a redirect)",
+        ),
+        (
+            raw(
+                HttpReply::new(500, "text/html", "<html>Runtime Error</html>"),
+                Lookup::Availability,
+                &two,
+            ),
+            "HTTP 500 without a SOAP response",
+        ),
+        (
+            raw(
+                HttpReply::xml(200, "<html><body>Sign in</body></html>"),
+                Lookup::Calendar,
+                &two,
+            ),
+            "cannot be read (the response is not a SOAP envelope but <html>)",
+        ),
+        (
+            raw(
+                HttpReply::xml(200, vec![0xff, 0xfe, 0x3c]),
+                Lookup::Calendar,
+                &two,
+            ),
+            "cannot be read (",
+        ),
+        // Three answers for two mailboxes cannot be matched to them.
+        (
+            raw(HttpReply::xml(200, detailed), Lookup::Availability, &two),
+            "2 mailboxes were asked for but 3 answered",
+        ),
+        // A FindItem answer to a GetUserAvailability request.
+        (
+            raw(HttpReply::xml(200, finditem), Lookup::Availability, &two),
+            "holds no GetUserAvailabilityResponse",
+        ),
+    ];
+    for (err, want) in cases {
+        assert!(err.message.contains(want), "want {want:?} in {err}");
+        assert_eq!(err.retry_after, None);
+    }
 }
 
 const TENANT: &str = "contoso.onmicrosoft.com";

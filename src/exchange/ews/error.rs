@@ -120,6 +120,11 @@ impl fmt::Display for EwsError {
                         f,
                         ": check exchange.url; it normally ends in /EWS/Exchange.asmx"
                     ),
+                    300..=399 => write!(
+                        f,
+                        " (a redirect): check exchange.url, and that no login page (e.g. AD FS \
+                         pre-authentication on a reverse proxy) sits in front of EWS"
+                    ),
                     _ => write!(f, ": check the Exchange server's health and event log"),
                 }
             }
@@ -257,6 +262,22 @@ mod tests {
                 status: 404,
             },
             &["HTTP 404", "/EWS/Exchange.asmx"],
+            None,
+        );
+        check(
+            EwsError::Status {
+                url: url.clone(),
+                status: 302,
+            },
+            &["HTTP 302", "a redirect", "login page"],
+            None,
+        );
+        check(
+            EwsError::Status {
+                url: url.clone(),
+                status: 500,
+            },
+            &["HTTP 500", "event log"],
             None,
         );
         check(

@@ -5,6 +5,13 @@
 //! the thin transport between them: authentication, impersonation headers, one token refresh on
 //! a 401, and the throttling rule (ErrorServerBusy, 429, 503 → wait as the server asks, if the
 //! caller's `Throttle` allows, and send the same request again).
+//!
+//! A mailbox's own problem (no such mailbox, no rights, an appointment that cannot be read)
+//! is that mailbox's result. A request that fails as a whole (no connection, refused
+//! credentials, throttling the caller will not wait for, a response that cannot be read) fails
+//! the whole `fetch`: the caller then keeps its last known appointments (DESIGN.md section 9)
+//! rather than acting on a partial picture, and no further requests are sent into a failing
+//! server.
 
 pub mod error;
 pub mod request;
@@ -171,6 +178,12 @@ impl EwsSource {
                 // Exchange Online routes the request to the impersonated mailbox's server.
                 req = req.header("X-AnchorMailbox", mailbox);
             }
+            log::debug!(
+                "EWS {} to {}{}",
+                op.name(),
+                self.shown_url,
+                impersonate.map_or(String::new(), |m| format!(" as {m}"))
+            );
             let resp = self.http.send(&req)?;
             if resp.status == 401 {
                 if let Auth::OAuth2(tokens) = &mut self.auth {
