@@ -358,3 +358,51 @@ impl CalendarSource for EwsSource {
         Ok(results)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Backend;
+    use crate::http::HttpOptions;
+    use std::time::Duration;
+
+    fn config(auth: EwsAuth, impersonation: bool) -> ExchangeConfig {
+        ExchangeConfig {
+            backend: Backend::Ews,
+            url: "https://user:pw@mail.example.com/EWS/Exchange.asmx?x=1".into(),
+            auth,
+            username: "svc@example.com".into(),
+            password: Some(Secret::new("hunter2")),
+            lookup: Lookup::Calendar,
+            impersonation,
+            tenant_id: "contoso".into(),
+            client_id: "app".into(),
+            client_secret: Some(Secret::new("s3cret")),
+            token_url: "https://login.example.com/contoso/oauth2/v2.0/token".into(),
+            graph_url: String::new(),
+            ca_file: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn check(auth: EwsAuth, impersonation: bool, expect_impersonation: bool) {
+        let http = HttpClient::new(&HttpOptions::default()).expect("client");
+        let source = EwsSource::new(&config(auth, impersonation), http);
+        let debug = format!("{source:?}");
+        for secret in ["hunter2", "s3cret", "aHVudGVyMg", "pw@"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert_eq!(source.impersonation, expect_impersonation, "{auth:?}");
+        assert!(
+            debug.contains("https://mail.example.com/EWS/Exchange.asmx"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn construction_hides_secrets_and_forces_impersonation_with_oauth2() {
+        check(EwsAuth::Basic, false, false);
+        check(EwsAuth::Basic, true, true);
+        check(EwsAuth::OAuth2, false, true);
+    }
+}
