@@ -2,6 +2,7 @@
 //! benchmarks and the demo of exchange-status-sync. Never linked into the product.
 
 pub mod calendar;
+pub mod ews;
 pub mod graph;
 pub mod server;
 pub mod starface;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::model::{Appointment, Window};
 
+pub mod ews;
 pub mod graph;
 pub mod oauth;
 

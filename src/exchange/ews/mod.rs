@@ -1,0 +1,408 @@
+//! Exchange Web Services: Exchange on-premises (Basic authentication) and Exchange Online
+//! (OAuth2 with impersonation), DESIGN.md section 7.
+//!
+//! `request` builds the SOAP bodies and `response` reads the answers, both pure; this module is
+//! the thin transport between them: authentication, impersonation headers, one token refresh on
+//! a 401, and the throttling rule (ErrorServerBusy, 429, 503 → wait as the server asks, if the
+//! caller's `Throttle` allows, and send the same request again).
+//!
+//! A mailbox's own problem (no such mailbox, no rights, an appointment that cannot be read)
+//! is that mailbox's result. A request that fails as a whole (no connection, refused
+//! credentials, throttling the caller will not wait for, a response that cannot be read) fails
+//! the whole `fetch`: the caller then keeps its last known appointments (DESIGN.md section 9)
+//! rather than acting on a partial picture, and no further requests are sent into a failing
+//! server.
+
+pub mod error;
+pub mod request;
+pub mod response;
+
+use base64::Engine as _;
+
+pub use error::EwsError;
+use response::{Operation, Parsed};
+
+use crate::config::{EwsAuth, ExchangeConfig, Lookup, Secret};
+use crate::exchange::oauth::TokenSource;
+use crate::exchange::{CalendarSource, MailboxError, MailboxResult, SourceError, Throttle};
+use crate::http::{redact_url, HttpClient, Request, Response};
+use crate::model::Window;
+
+/// The OAuth2 scope of EWS in Exchange Online.
+pub const OAUTH_SCOPE: &str = "https://outlook.office365.com/.default";
+
+/// How many times a GetUserAvailability batch is sent again anchored on its next mailbox when
+/// the impersonated one is refused as a mailbox of its own (it does not exist, or the app may
+/// not impersonate it). More refusals than this point at the app's rights, not at one mailbox.
+const MAX_REANCHORS: usize = 2;
+
+/// SOAP fault codes that concern the one mailbox a request impersonates (or reads), not the
+/// service as a whole: they become that mailbox's result.
+fn is_mailbox_fault(code: &str) -> bool {
+    matches!(
+        code,
+        "ErrorNonExistentMailbox"
+            | "ErrorMailRecipientNotFound"
+            | "ErrorInvalidSmtpAddress"
+            | "ErrorImpersonateUserDenied"
+            | "ErrorImpersonationFailed"
+            | "ErrorNoFreeBusyAccess"
+            | "ErrorAccessDenied"
+            | "ErrorFolderNotFound"
+            | "ErrorMailboxMoveInProgress"
+            | "ErrorMailboxStoreUnavailable"
+    )
+}
+
+/// How we prove who we are.
+enum Auth {
+    /// The `Authorization` header value, computed once.
+    Basic {
+        username: String,
+        header: Secret,
+    },
+    OAuth2(TokenSource),
+}
+
+/// The EWS calendar source.
+pub struct EwsSource {
+    url: String,
+    /// `url` without user-info or query, for messages.
+    shown_url: String,
+    http: HttpClient,
+    auth: Auth,
+    lookup: Lookup,
+    impersonation: bool,
+}
+
+impl std::fmt::Debug for EwsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let auth = match &self.auth {
+            Auth::Basic { username, .. } => format!("Basic({username})"),
+            Auth::OAuth2(_) => "OAuth2".to_string(),
+        };
+        f.debug_struct("EwsSource")
+            .field("url", &self.shown_url)
+            .field("auth", &auth)
+            .field("lookup", &self.lookup)
+            .field("impersonation", &self.impersonation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EwsSource {
+    pub fn new(cfg: &ExchangeConfig, http: HttpClient) -> EwsSource {
+        let auth = match cfg.auth {
+            EwsAuth::Basic => {
+                let password = cfg.password.as_ref().map_or("", Secret::expose);
+                let pair = format!("{}:{password}", cfg.username);
+                Auth::Basic {
+                    username: cfg.username.clone(),
+                    header: Secret::new(format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(pair)
+                    )),
+                }
+            }
+            EwsAuth::OAuth2 => Auth::OAuth2(TokenSource::new(
+                &cfg.token_url,
+                &cfg.client_id,
+                cfg.client_secret.clone().unwrap_or_else(|| Secret::new("")),
+                OAUTH_SCOPE,
+            )),
+        };
+        EwsSource {
+            url: cfg.url.clone(),
+            shown_url: redact_url(&cfg.url),
+            http,
+            impersonation: cfg.impersonation || cfg.auth == EwsAuth::OAuth2,
+            auth,
+            lookup: cfg.lookup,
+        }
+    }
+
+    fn oauth(&self) -> bool {
+        matches!(self.auth, Auth::OAuth2(_))
+    }
+
+    /// Sends `body`, waiting and sending it again while the server throttles and `throttle`
+    /// allows it.
+    fn call(
+        &mut self,
+        op: Operation,
+        body: &str,
+        impersonate: Option<&str>,
+        throttle: &mut dyn Throttle,
+    ) -> Result<Vec<MailboxResult>, EwsError> {
+        loop {
+            match self.attempt(op, body, impersonate) {
+                Err(e) => match e.retry_after() {
+                    Some(wait) if throttle.pause(wait) => {
+                        log::info!(
+                            "EWS asked to wait {} s; sending the request again",
+                            wait.as_secs()
+                        );
+                    }
+                    _ => return Err(e),
+                },
+                ok => return ok,
+            }
+        }
+    }
+
+    /// One exchange with the server (two with a token refresh after a 401).
+    fn attempt(
+        &mut self,
+        op: Operation,
+        body: &str,
+        impersonate: Option<&str>,
+    ) -> Result<Vec<MailboxResult>, EwsError> {
+        let mut refreshed = false;
+        loop {
+            let authorization = match &mut self.auth {
+                Auth::Basic { header, .. } => header.expose().to_string(),
+                Auth::OAuth2(tokens) => {
+                    let token = tokens.token(&self.http).map_err(|e| EwsError::Token {
+                        detail: e.to_string(),
+                    })?;
+                    format!("Bearer {token}")
+                }
+            };
+            let mut req = Request::new("POST", self.url.as_str())
+                .header("Content-Type", "text/xml; charset=utf-8")
+                .header("Accept", "text/xml")
+                .header("SOAPAction", request::soap_action(op.name()))
+                .header("Authorization", authorization)
+                .body(body.as_bytes().to_vec());
+            if let Some(mailbox) = impersonate {
+                // Exchange Online routes the request to the impersonated mailbox's server.
+                req = req.header("X-AnchorMailbox", mailbox);
+            }
+            log::debug!(
+                "EWS {} to {}{}",
+                op.name(),
+                self.shown_url,
+                impersonate.map_or(String::new(), |m| format!(" as {m}"))
+            );
+            let resp = self.http.send(&req)?;
+            if resp.status == 401 {
+                if let Auth::OAuth2(tokens) = &mut self.auth {
+                    if !refreshed {
+                        // The token may have been revoked before its expiry: fetch a new one once.
+                        tokens.invalidate();
+                        refreshed = true;
+                        continue;
+                    }
+                }
+            }
+            return self.interpret(op, &resp);
+        }
+    }
+
+    /// Turns a response into mailbox results or an error.
+    fn interpret(&self, op: Operation, resp: &Response) -> Result<Vec<MailboxResult>, EwsError> {
+        let url = || self.shown_url.clone();
+        match resp.status {
+            401 => {
+                return Err(match &self.auth {
+                    Auth::Basic { username, .. } => EwsError::BasicRefused {
+                        url: url(),
+                        username: username.clone(),
+                    },
+                    Auth::OAuth2(_) => EwsError::TokenRefused { url: url() },
+                })
+            }
+            403 => return Err(EwsError::Forbidden { url: url() }),
+            429 | 503 => {
+                return Err(EwsError::Throttled {
+                    url: url(),
+                    status: resp.status,
+                    wait: resp.retry_after().unwrap_or(error::DEFAULT_BACK_OFF),
+                })
+            }
+            200 | 500 => {}
+            status => return Err(EwsError::Status { url: url(), status }),
+        }
+        let parsed = resp
+            .text()
+            .map_err(|e| e.to_string())
+            .and_then(|text| response::parse(text, op));
+        match parsed {
+            Ok(Parsed::Mailboxes(results)) if resp.status == 200 => Ok(results),
+            Ok(Parsed::Mailboxes(_)) | Err(_) if resp.status == 500 => Err(EwsError::Status {
+                url: url(),
+                status: 500,
+            }),
+            Ok(Parsed::Mailboxes(_)) => Err(EwsError::Status {
+                url: url(),
+                status: resp.status,
+            }),
+            Err(detail) => Err(EwsError::Malformed { url: url(), detail }),
+            Ok(Parsed::Busy(wait)) => Err(EwsError::ServerBusy {
+                url: url(),
+                wait: wait.unwrap_or(error::DEFAULT_BACK_OFF),
+            }),
+            Ok(Parsed::Fault(f)) => Err(match f.code.as_str() {
+                "ErrorServerBusy" => EwsError::ServerBusy {
+                    url: url(),
+                    wait: f.back_off.unwrap_or(error::DEFAULT_BACK_OFF),
+                },
+                "ErrorSchemaValidation" => EwsError::SchemaValidation {
+                    url: url(),
+                    message: f.message,
+                },
+                "ErrorInvalidServerVersion" => EwsError::InvalidServerVersion {
+                    url: url(),
+                    message: f.message,
+                },
+                _ => EwsError::Fault {
+                    url: url(),
+                    code: f.code,
+                    message: f.message,
+                },
+            }),
+        }
+    }
+
+    /// One GetUserAvailability batch (at most 100 mailboxes). With OAuth2 the request
+    /// impersonates the batch's first mailbox; if Exchange refuses that mailbox, it gets the
+    /// error and the rest is sent again anchored on the next one.
+    fn availability_batch(
+        &mut self,
+        batch: &[String],
+        window: Window,
+        throttle: &mut dyn Throttle,
+    ) -> Result<Vec<MailboxResult>, EwsError> {
+        let mut out = Vec::with_capacity(batch.len());
+        let mut rest = batch;
+        let mut reanchors = 0;
+        while !rest.is_empty() {
+            let anchor = if self.oauth() {
+                rest.first().map(String::as_str)
+            } else {
+                None
+            };
+            let body = request::get_user_availability(rest, window, anchor);
+            match self.call(Operation::GetUserAvailability, &body, anchor, throttle) {
+                Ok(results) if results.len() == rest.len() => {
+                    out.extend(results);
+                    return Ok(out);
+                }
+                Ok(results) => {
+                    return Err(EwsError::Malformed {
+                        url: self.shown_url.clone(),
+                        detail: format!(
+                            "{} mailboxes were asked for but {} answered",
+                            rest.len(),
+                            results.len()
+                        ),
+                    })
+                }
+                Err(EwsError::Fault { code, message, .. })
+                    if anchor.is_some() && is_mailbox_fault(&code) && reanchors < MAX_REANCHORS =>
+                {
+                    log::debug!("EWS refused to impersonate {}: {code}", rest[0]);
+                    out.push(Err(MailboxError { code, message }));
+                    rest = &rest[1..];
+                    reanchors += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One FindItem request for one mailbox.
+    fn calendar(
+        &mut self,
+        mailbox: &str,
+        window: Window,
+        throttle: &mut dyn Throttle,
+    ) -> Result<MailboxResult, EwsError> {
+        let impersonate = self.impersonation.then_some(mailbox);
+        let body = request::find_item(mailbox, window, impersonate);
+        match self.call(Operation::FindItem, &body, impersonate, throttle) {
+            Ok(mut results) if results.len() == 1 => Ok(results.remove(0)),
+            Ok(results) => Err(EwsError::Malformed {
+                url: self.shown_url.clone(),
+                detail: format!("FindItem for one mailbox got {} answers", results.len()),
+            }),
+            Err(EwsError::Fault { code, message, .. }) if is_mailbox_fault(&code) => {
+                Ok(Err(MailboxError { code, message }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl CalendarSource for EwsSource {
+    fn fetch(
+        &mut self,
+        mailboxes: &[String],
+        window: Window,
+        throttle: &mut dyn Throttle,
+    ) -> Result<Vec<MailboxResult>, SourceError> {
+        let mut results = Vec::with_capacity(mailboxes.len());
+        match self.lookup {
+            Lookup::Availability => {
+                for batch in request::batches(mailboxes) {
+                    results.extend(self.availability_batch(batch, window, throttle)?);
+                }
+            }
+            Lookup::Calendar => {
+                for mailbox in mailboxes {
+                    results.push(self.calendar(mailbox, window, throttle)?);
+                }
+            }
+        }
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Backend;
+    use crate::http::HttpOptions;
+    use std::time::Duration;
+
+    fn config(auth: EwsAuth, impersonation: bool) -> ExchangeConfig {
+        ExchangeConfig {
+            backend: Backend::Ews,
+            url: "https://user:pw@mail.example.com/EWS/Exchange.asmx?x=1".into(),
+            auth,
+            username: "svc@example.com".into(),
+            password: Some(Secret::new("hunter2")),
+            lookup: Lookup::Calendar,
+            impersonation,
+            tenant_id: "contoso".into(),
+            client_id: "app".into(),
+            client_secret: Some(Secret::new("s3cret")),
+            token_url: "https://login.example.com/contoso/oauth2/v2.0/token".into(),
+            graph_url: String::new(),
+            ca_file: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn check(auth: EwsAuth, impersonation: bool, expect_impersonation: bool) {
+        let http = HttpClient::new(&HttpOptions::default()).expect("client");
+        let source = EwsSource::new(&config(auth, impersonation), http);
+        let debug = format!("{source:?}");
+        for secret in ["hunter2", "s3cret", "aHVudGVyMg", "pw@"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert_eq!(source.impersonation, expect_impersonation, "{auth:?}");
+        assert!(
+            debug.contains("https://mail.example.com/EWS/Exchange.asmx"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn construction_hides_secrets_and_forces_impersonation_with_oauth2() {
+        check(EwsAuth::Basic, false, false);
+        check(EwsAuth::Basic, true, true);
+        check(EwsAuth::OAuth2, false, true);
+    }
+}

@@ -1,0 +1,782 @@
+//! Reading EWS responses (pure): GetUserAvailability and FindItem responses, and SOAP faults.
+//!
+//! One streaming pass over `xml::Reader`. Elements are matched by local name within the SOAP
+//! and EWS namespaces, whatever prefixes the server chose (Exchange declares default namespaces
+//! in some responses and uses `m:`/`t:` in others); elements of any other namespace are skipped
+//! with everything inside them. Each mailbox's part of the response becomes a `MailboxResult`:
+//! a bad appointment makes that mailbox's result an error rather than a wrong appointment, while
+//! XML that is not well-formed (truncated, unbalanced, a DTD) fails the whole response.
+
+use std::time::Duration;
+
+use super::request::{ERRORS_NS, MESSAGES_NS, SOAP_NS, TYPES_NS};
+use crate::exchange::{MailboxError, MailboxResult};
+use crate::model::{Appointment, ShowAs};
+use crate::time::parse_datetime;
+use crate::xml::{Event, Reader};
+
+/// The code of per-mailbox errors we raise ourselves for appointments we cannot read.
+pub const BAD_APPOINTMENT: &str = "InvalidAppointment";
+
+/// Which operation a response answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    GetUserAvailability,
+    FindItem,
+}
+
+impl Operation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::GetUserAvailability => "GetUserAvailability",
+            Operation::FindItem => "FindItem",
+        }
+    }
+}
+
+/// A SOAP fault: the whole request failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The EWS response code (`ErrorServerBusy`, …) from the detail, else the `faultcode`
+    /// without its prefix.
+    pub code: String,
+    pub message: String,
+    /// `BackOffMilliseconds` from the detail, if any.
+    pub back_off: Option<Duration>,
+}
+
+/// What a well-formed response said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// One result per mailbox, in response order.
+    Mailboxes(Vec<MailboxResult>),
+    /// The request failed as a whole.
+    Fault(Fault),
+    /// A response message said ErrorServerBusy: the request must be sent again later (with
+    /// `BackOffMilliseconds` when given).
+    Busy(Option<Duration>),
+}
+
+/// Whether a namespace is one whose elements we look at.
+fn known(ns: &str) -> bool {
+    ns == MESSAGES_NS || ns == TYPES_NS || ns == SOAP_NS || ns == ERRORS_NS
+}
+
+/// What the current element's text is collected for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    ResponseCode,
+    MessageText,
+    BackOff,
+    FaultCode,
+    FaultString,
+    Start,
+    End,
+    ShowAs,
+    Subject,
+    IsPrivate,
+    Sensitivity,
+    AllDay,
+}
+
+/// One appointment being read.
+#[derive(Default)]
+struct ItemAcc {
+    start: Option<String>,
+    end: Option<String>,
+    show_as: Option<String>,
+    subject: Option<String>,
+    is_private: Option<String>,
+    sensitivity: Option<String>,
+    all_day: Option<String>,
+    duplicate: Option<&'static str>,
+}
+
+impl ItemAcc {
+    fn slot(&mut self, field: Field) -> Option<(&mut Option<String>, &'static str)> {
+        Some(match field {
+            Field::Start => (&mut self.start, "start"),
+            Field::End => (&mut self.end, "end"),
+            Field::ShowAs => (&mut self.show_as, "show-as"),
+            Field::Subject => (&mut self.subject, "subject"),
+            Field::IsPrivate => (&mut self.is_private, "IsPrivate"),
+            Field::Sensitivity => (&mut self.sensitivity, "Sensitivity"),
+            Field::AllDay => (&mut self.all_day, "IsAllDayEvent"),
+            _ => return None,
+        })
+    }
+
+    /// The appointment, `None` for show-as values the rules ignore (NoData, unknown, missing),
+    /// or why it cannot be read.
+    fn finish(self) -> Result<Option<Appointment>, String> {
+        if let Some(what) = self.duplicate {
+            return Err(format!("an appointment has its {what} twice"));
+        }
+        let time = |text: Option<String>, what: &str| -> Result<i64, String> {
+            let text = text.ok_or_else(|| format!("an appointment has no {what} time"))?;
+            parse_datetime(&text, 0)
+                .map_err(|e| format!("an appointment has a bad {what} time: {e}"))
+        };
+        let start = time(self.start, "start")?;
+        let end = time(self.end, "end")?;
+        if end < start {
+            return Err(format!(
+                "an appointment ends before it starts ({} < {})",
+                crate::time::format_rfc3339(end),
+                crate::time::format_rfc3339(start)
+            ));
+        }
+        let flag = |text: Option<String>, what: &str| -> Result<bool, String> {
+            match text.as_deref().map(str::trim) {
+                None => Ok(false),
+                Some("true" | "1") => Ok(true),
+                Some("false" | "0") => Ok(false),
+                Some(other) => Err(format!(
+                    "an appointment has {what} '{other}', not a boolean"
+                )),
+            }
+        };
+        let is_private = flag(self.is_private, "IsPrivate")?;
+        let all_day = flag(self.all_day, "IsAllDayEvent")?;
+        let sensitive = matches!(
+            self.sensitivity.as_deref().map(str::trim),
+            Some("Private" | "Confidential")
+        );
+        let show_as = match self.show_as.as_deref().map(str::trim) {
+            Some("Free") => ShowAs::Free,
+            Some("Tentative") => ShowAs::Tentative,
+            Some("Busy") => ShowAs::Busy,
+            Some("OOF") => ShowAs::Oof,
+            Some("WorkingElsewhere") => ShowAs::WorkingElsewhere,
+            _ => return Ok(None),
+        };
+        Ok(Some(Appointment {
+            start,
+            end,
+            show_as,
+            subject: self.subject,
+            private: is_private || sensitive,
+            all_day,
+        }))
+    }
+}
+
+/// One mailbox's part of the response being read.
+#[derive(Default)]
+struct MailboxAcc {
+    class: Option<String>,
+    code: Option<String>,
+    message: Option<String>,
+    back_off: Option<String>,
+    appointments: Vec<Appointment>,
+    bad: Option<String>,
+}
+
+impl MailboxAcc {
+    fn finish(self) -> Result<MailboxResult, Option<Duration>> {
+        let code = self.code.unwrap_or_default();
+        if code.trim() == "ErrorServerBusy" {
+            return Err(back_off(self.back_off.as_deref()));
+        }
+        if self.class.as_deref() == Some("Error") {
+            let code = if code.trim().is_empty() {
+                "Error".to_string()
+            } else {
+                code.trim().to_string()
+            };
+            return Ok(Err(MailboxError {
+                code,
+                message: self.message.unwrap_or_default().trim().to_string(),
+            }));
+        }
+        if let Some(why) = self.bad {
+            return Ok(Err(MailboxError {
+                code: BAD_APPOINTMENT.to_string(),
+                message: format!("Exchange sent an appointment that cannot be read: {why}"),
+            }));
+        }
+        Ok(Ok(self.appointments))
+    }
+}
+
+fn back_off(text: Option<&str>) -> Option<Duration> {
+    text?.trim().parse::<u64>().ok().map(Duration::from_millis)
+}
+
+/// Reads a response of `op`. `Err` holds why the text is not a usable response.
+pub fn parse(text: &str, op: Operation) -> Result<Parsed, String> {
+    let mut reader = Reader::new(text);
+    // Local names of the open elements; "" for elements outside the known namespaces.
+    let mut stack: Vec<&str> = Vec::new();
+    let mut results: Vec<MailboxResult> = Vec::new();
+    let mut busy: Option<Option<Duration>> = None;
+    let mut mailbox: Option<MailboxAcc> = None;
+    let mut item: Option<ItemAcc> = None;
+    let mut fault: Option<Fault> = None;
+    let mut fault_code = String::new();
+    // The field being collected, the depth of its element, and its text so far.
+    let mut capture: Option<(Field, usize)> = None;
+    let mut buf = String::new();
+    let mut saw_body = false;
+    let mut saw_response = false;
+    let (unit, item_name) = match op {
+        Operation::GetUserAvailability => ("FreeBusyResponse", "CalendarEvent"),
+        Operation::FindItem => ("FindItemResponseMessage", "CalendarItem"),
+    };
+    let response_name = match op {
+        Operation::GetUserAvailability => "GetUserAvailabilityResponse",
+        Operation::FindItem => "FindItemResponse",
+    };
+
+    loop {
+        let event = reader.next().map_err(|e| e.to_string())?;
+        let Some(event) = event else { break };
+        match event {
+            Event::Start { ns, local, attrs } => {
+                let parent = stack.last().copied().unwrap_or("");
+                let in_fault = stack.contains(&"Fault");
+                // Exchange writes the fault's own children (faultcode, detail) unqualified.
+                let name = if known(ns) || (in_fault && ns.is_empty()) {
+                    local
+                } else {
+                    ""
+                };
+                if stack.is_empty() && !(ns == SOAP_NS && local == "Envelope") {
+                    return Err(format!("the response is not a SOAP envelope but <{local}>"));
+                }
+                if capture.is_some() {
+                    // Leaf fields hold text only.
+                    return Err(format!("unexpected element <{local}> inside a text field"));
+                }
+                let field = match (parent, name) {
+                    ("Envelope", "Body") => {
+                        saw_body = true;
+                        None
+                    }
+                    ("Body", "Fault") => {
+                        fault = Some(Fault {
+                            code: String::new(),
+                            message: String::new(),
+                            back_off: None,
+                        });
+                        None
+                    }
+                    ("Body", n) if n == response_name => {
+                        saw_response = true;
+                        None
+                    }
+                    ("Fault", "faultcode") => Some(Field::FaultCode),
+                    ("Fault", "faultstring") => Some(Field::FaultString),
+                    ("detail", "ResponseCode") if fault.is_some() => Some(Field::ResponseCode),
+                    ("detail", "Message") if fault.is_some() => Some(Field::MessageText),
+                    (_, "Value")
+                        if (mailbox.is_some() || fault.is_some())
+                            && stack.contains(&"MessageXml")
+                            && attrs
+                                .iter()
+                                .any(|a| a.local == "Name" && a.value == "BackOffMilliseconds") =>
+                    {
+                        Some(Field::BackOff)
+                    }
+                    (_, n) if n == unit && saw_response => {
+                        let mut acc = MailboxAcc::default();
+                        if op == Operation::FindItem {
+                            acc.class = class_of(&attrs);
+                        }
+                        mailbox = Some(acc);
+                        None
+                    }
+                    ("FreeBusyResponse", "ResponseMessage") => {
+                        if let Some(m) = mailbox.as_mut() {
+                            m.class = class_of(&attrs);
+                        }
+                        None
+                    }
+                    ("ResponseMessage" | "FindItemResponseMessage", "ResponseCode")
+                        if mailbox.is_some() =>
+                    {
+                        Some(Field::ResponseCode)
+                    }
+                    ("ResponseMessage" | "FindItemResponseMessage", "MessageText")
+                        if mailbox.is_some() =>
+                    {
+                        Some(Field::MessageText)
+                    }
+                    ("CalendarEventArray" | "Items", n) if n == item_name && mailbox.is_some() => {
+                        item = Some(ItemAcc::default());
+                        None
+                    }
+                    ("CalendarEvent", "StartTime") | ("CalendarItem", "Start") => {
+                        Some(Field::Start)
+                    }
+                    ("CalendarEvent", "EndTime") | ("CalendarItem", "End") => Some(Field::End),
+                    ("CalendarEvent", "BusyType") | ("CalendarItem", "LegacyFreeBusyStatus") => {
+                        Some(Field::ShowAs)
+                    }
+                    ("CalendarEventDetails", "Subject") | ("CalendarItem", "Subject") => {
+                        Some(Field::Subject)
+                    }
+                    ("CalendarEventDetails", "IsPrivate") => Some(Field::IsPrivate),
+                    ("CalendarItem", "Sensitivity") => Some(Field::Sensitivity),
+                    ("CalendarItem", "IsAllDayEvent") => Some(Field::AllDay),
+                    _ => None,
+                };
+                let field = field.filter(|f| {
+                    // Appointment fields only count inside an appointment we are reading.
+                    item.is_some()
+                        || !matches!(
+                            f,
+                            Field::Start
+                                | Field::End
+                                | Field::ShowAs
+                                | Field::Subject
+                                | Field::IsPrivate
+                                | Field::Sensitivity
+                                | Field::AllDay
+                        )
+                });
+                stack.push(name);
+                if let Some(f) = field {
+                    capture = Some((f, stack.len()));
+                    buf.clear();
+                }
+            }
+            Event::Text(t) => {
+                if let Some((_, depth)) = capture {
+                    if depth == stack.len() {
+                        buf.push_str(&t);
+                    }
+                }
+            }
+            Event::End { .. } => {
+                let depth = stack.len();
+                let name = stack.pop().unwrap_or("");
+                if let Some((field, at)) = capture {
+                    if at == depth {
+                        capture = None;
+                        let text = std::mem::take(&mut buf);
+                        store(
+                            field,
+                            text,
+                            &mut item,
+                            &mut mailbox,
+                            &mut fault,
+                            &mut fault_code,
+                        );
+                    }
+                }
+                if name == item_name
+                    && stack
+                        .last()
+                        .is_some_and(|p| *p == "CalendarEventArray" || *p == "Items")
+                {
+                    if let (Some(acc), Some(m)) = (item.take(), mailbox.as_mut()) {
+                        match acc.finish() {
+                            Ok(Some(a)) => m.appointments.push(a),
+                            Ok(None) => {}
+                            Err(why) => {
+                                m.bad.get_or_insert(why);
+                            }
+                        }
+                    }
+                }
+                if name == unit {
+                    if let Some(acc) = mailbox.take() {
+                        match acc.finish() {
+                            Ok(r) => results.push(r),
+                            Err(wait) => {
+                                busy = Some(wait.or(busy.flatten()));
+                                results.push(Ok(Vec::new()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    if !saw_body {
+        return Err("the SOAP envelope has no Body".to_string());
+    }
+    if let Some(mut f) = fault {
+        if f.code.is_empty() {
+            f.code = fault_code
+                .rsplit(':')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+        }
+        return Ok(Parsed::Fault(f));
+    }
+    if let Some(wait) = busy {
+        return Ok(Parsed::Busy(wait));
+    }
+    if !saw_response {
+        return Err(format!("the SOAP body holds no {response_name}"));
+    }
+    Ok(Parsed::Mailboxes(results))
+}
+
+fn class_of(attrs: &[crate::xml::Attr<'_>]) -> Option<String> {
+    attrs
+        .iter()
+        .find(|a| a.local == "ResponseClass" && a.ns.is_empty())
+        .map(|a| a.value.trim().to_string())
+}
+
+fn store(
+    field: Field,
+    text: String,
+    item: &mut Option<ItemAcc>,
+    mailbox: &mut Option<MailboxAcc>,
+    fault: &mut Option<Fault>,
+    fault_code: &mut String,
+) {
+    match field {
+        Field::FaultCode => *fault_code = text,
+        Field::FaultString => {
+            if let Some(f) = fault.as_mut() {
+                if f.message.is_empty() {
+                    f.message = text.trim().to_string();
+                }
+            }
+        }
+        Field::ResponseCode | Field::MessageText | Field::BackOff => {
+            if let Some(m) = mailbox.as_mut() {
+                match field {
+                    Field::ResponseCode => m.code = Some(text),
+                    Field::MessageText => m.message = Some(text),
+                    _ => m.back_off = Some(text),
+                }
+            } else if let Some(f) = fault.as_mut() {
+                match field {
+                    Field::ResponseCode => f.code = text.trim().to_string(),
+                    // The detail's message is the same sentence as faultstring, but it is the
+                    // one Exchange fills in when it localises faultstring.
+                    Field::MessageText => f.message = text.trim().to_string(),
+                    _ => f.back_off = back_off(Some(&text)),
+                }
+            }
+        }
+        _ => {
+            if let Some(acc) = item.as_mut() {
+                let duplicate = match acc.slot(field) {
+                    Some((slot, what)) if slot.is_some() => Some(what),
+                    Some((slot, _)) => {
+                        *slot = Some(text);
+                        None
+                    }
+                    None => None,
+                };
+                if let Some(what) = duplicate {
+                    acc.duplicate.get_or_insert(what);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::format_rfc3339;
+
+    const DETAILED: &str =
+        include_str!("../../../tests/fixtures/ews/responses/availability-detailed.xml");
+    const BUSY: &str =
+        include_str!("../../../tests/fixtures/ews/responses/availability-server-busy.xml");
+    const FIND: &str = include_str!("../../../tests/fixtures/ews/responses/finditem.xml");
+    const FIND_ERROR: &str =
+        include_str!("../../../tests/fixtures/ews/responses/finditem-error.xml");
+    const FAULT_BUSY: &str =
+        include_str!("../../../tests/fixtures/ews/responses/fault-server-busy.xml");
+    const FAULT_SCHEMA: &str =
+        include_str!("../../../tests/fixtures/ews/responses/fault-schema-validation.xml");
+    const FAULT_VERSION: &str =
+        include_str!("../../../tests/fixtures/ews/responses/fault-invalid-server-version.xml");
+
+    /// A compact, readable rendering of what was parsed, one line per mailbox.
+    fn render(parsed: &Result<Parsed, String>) -> String {
+        match parsed {
+            Err(e) => format!("ERR {e}"),
+            Ok(Parsed::Busy(w)) => format!("BUSY {w:?}"),
+            Ok(Parsed::Fault(f)) => format!("FAULT {} {:?} {:?}", f.code, f.message, f.back_off),
+            Ok(Parsed::Mailboxes(m)) => m
+                .iter()
+                .map(|r| match r {
+                    Err(e) => format!("error {} {:?}", e.code, e.message),
+                    Ok(apps) => apps
+                        .iter()
+                        .map(|a| {
+                            let mut s = format!(
+                                "{} {}..{}",
+                                a.show_as.name(),
+                                format_rfc3339(a.start),
+                                format_rfc3339(a.end)
+                            );
+                            if let Some(sub) = &a.subject {
+                                s.push_str(&format!(" {sub:?}"));
+                            }
+                            if a.private {
+                                s.push_str(" private");
+                            }
+                            if a.all_day {
+                                s.push_str(" all-day");
+                            }
+                            s
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                })
+                .map(|l| format!("[{l}]"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    fn check(text: &str, op: Operation, expect: &str) {
+        let got = render(&parse(text, op));
+        assert_eq!(got, expect.trim(), "input:\n{text}");
+    }
+
+    /// Wraps a FreeBusyResponse's CalendarEventArray content into a whole response.
+    fn availability(events: &str) -> String {
+        format!(
+            r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><GetUserAvailabilityResponse xmlns="http://schemas.microsoft.com/exchange/services/2006/messages"><FreeBusyResponseArray><FreeBusyResponse><ResponseMessage ResponseClass="Success"><ResponseCode>NoError</ResponseCode></ResponseMessage><FreeBusyView><FreeBusyViewType xmlns="http://schemas.microsoft.com/exchange/services/2006/types">Detailed</FreeBusyViewType><CalendarEventArray xmlns="http://schemas.microsoft.com/exchange/services/2006/types">{events}</CalendarEventArray></FreeBusyView></FreeBusyResponse><FreeBusyResponse><ResponseMessage ResponseClass="Success"><ResponseCode>NoError</ResponseCode></ResponseMessage><FreeBusyView><FreeBusyViewType xmlns="http://schemas.microsoft.com/exchange/services/2006/types">FreeBusy</FreeBusyViewType><CalendarEventArray xmlns="http://schemas.microsoft.com/exchange/services/2006/types"><CalendarEvent><StartTime>2026-12-01T09:00:00</StartTime><EndTime>2026-12-01T10:00:00</EndTime><BusyType>Busy</BusyType></CalendarEvent></CalendarEventArray></FreeBusyView></FreeBusyResponse></FreeBusyResponseArray></GetUserAvailabilityResponse></s:Body></s:Envelope>"#
+        )
+    }
+
+    const OTHER: &str = "[Busy 2026-12-01T09:00:00Z..2026-12-01T10:00:00Z]";
+
+    #[test]
+    fn documented_responses() {
+        use Operation::*;
+        check(
+            DETAILED,
+            GetUserAvailability,
+            r#"
+[WorkingElsewhere 2006-10-16T13:00:00Z..2006-10-16T13:30:00Z "Meet"; Busy 2006-10-16T14:00:00Z..2006-10-16T15:00:00Z "R&D <weekly> März <raw> & more"; OOF 2006-10-16T16:00:00Z..2006-10-16T17:00:00Z private]
+[error ErrorNoFreeBusyAccess "You don't have permission to view free/busy information for this user."]
+[Tentative 2006-10-16T09:00:00Z..2006-10-16T10:00:00Z]"#,
+        );
+        check(BUSY, GetUserAvailability, "BUSY Some(1.5s)");
+        check(
+            FIND,
+            FindItem,
+            r#"[Busy 2026-12-01T09:00:00Z..2026-12-01T10:00:00Z "Weekly sync (DND)"; OOF 2026-12-01T10:00:00Z..2026-12-01T11:00:00Z "Doctor" private; WorkingElsewhere 2026-12-02T00:00:00Z..2026-12-03T00:00:00Z "Offsite" private all-day; Free 2026-12-01T13:00:00Z..2026-12-01T13:30:00Z]"#,
+        );
+        check(
+            FIND_ERROR,
+            FindItem,
+            r#"[error ErrorNonExistentMailbox "The SMTP address has no mailbox associated with it."]"#,
+        );
+        check(
+            FAULT_BUSY,
+            FindItem,
+            r#"FAULT ErrorServerBusy "The server cannot service this request right now. Try again later." Some(297.749s)"#,
+        );
+        check(
+            FAULT_SCHEMA,
+            GetUserAvailability,
+            r#"FAULT ErrorSchemaValidation "The request failed schema validation." None"#,
+        );
+        check(
+            FAULT_VERSION,
+            GetUserAvailability,
+            r#"FAULT ErrorInvalidServerVersion "The specified server version is invalid." None"#,
+        );
+        // The wrong operation's response is not mistaken for the right one.
+        check(
+            FIND,
+            GetUserAvailability,
+            "ERR the SOAP body holds no GetUserAvailabilityResponse",
+        );
+    }
+
+    #[test]
+    fn calendar_events() {
+        let ev = |inner: &str| availability(&format!("<CalendarEvent>{inner}</CalendarEvent>"));
+        let t = "<StartTime>2026-12-01T08:00:00</StartTime><EndTime>2026-12-01T08:30:00</EndTime>";
+        let bad = |why: &str| {
+            format!("[error InvalidAppointment \"Exchange sent an appointment that cannot be read: {why}\"]\n{OTHER}")
+        };
+        let cases: Vec<(String, String)> = vec![
+            (ev(&format!("{t}<BusyType>Free</BusyType>")), format!("[Free 2026-12-01T08:00:00Z..2026-12-01T08:30:00Z]\n{OTHER}")),
+            (ev(&format!("{t}<BusyType>NoData</BusyType>")), format!("[]\n{OTHER}")),
+            (ev(&format!("{t}<BusyType>Sleeping</BusyType>")), format!("[]\n{OTHER}")),
+            (ev(t), format!("[]\n{OTHER}")),
+            (
+                ev(&format!("{t}<BusyType>Busy</BusyType><CalendarEventDetails><Subject/><IsMeeting>false</IsMeeting><IsRecurring>false</IsRecurring><IsException>false</IsException><IsReminderSet>false</IsReminderSet><IsPrivate>1</IsPrivate></CalendarEventDetails>")),
+                format!("[Busy 2026-12-01T08:00:00Z..2026-12-01T08:30:00Z \"\" private]\n{OTHER}"),
+            ),
+            (
+                ev("<StartTime>2026-12-01T08:00:00+02:00</StartTime><EndTime>2026-12-01T07:30:00.1234567Z</EndTime><BusyType>Busy</BusyType>"),
+                format!("[Busy 2026-12-01T06:00:00Z..2026-12-01T07:30:00Z]\n{OTHER}"),
+            ),
+            (ev("<EndTime>2026-12-01T08:30:00</EndTime><BusyType>Busy</BusyType>"), bad("an appointment has no start time")),
+            (ev("<StartTime>2026-12-01T08:00:00</StartTime><BusyType>Busy</BusyType>"), bad("an appointment has no end time")),
+            (
+                ev("<StartTime>2026-13-01T08:00:00</StartTime><EndTime>2026-12-01T08:30:00</EndTime><BusyType>Busy</BusyType>"),
+                bad("an appointment has a bad start time: '2026-13-01T08:00:00' has a field out of range"),
+            ),
+            (
+                ev("<StartTime>2026-12-01T08:00:00</StartTime><EndTime>tomorrow</EndTime><BusyType>Busy</BusyType>"),
+                bad("an appointment has a bad end time: 'tomorrow' is not a date-time of the form 2026-12-01T09:30:00Z or 2026-12-01T10:30:00+01:00"),
+            ),
+            (
+                ev("<StartTime>2026-12-01T09:00:00</StartTime><EndTime>2026-12-01T08:00:00</EndTime><BusyType>Busy</BusyType>"),
+                bad("an appointment ends before it starts (2026-12-01T08:00:00Z < 2026-12-01T09:00:00Z)"),
+            ),
+            (
+                ev(&format!("{t}<StartTime>2026-12-01T07:00:00</StartTime><BusyType>Busy</BusyType>")),
+                bad("an appointment has its start twice"),
+            ),
+            (
+                ev(&format!("{t}<BusyType>Busy</BusyType><CalendarEventDetails><IsPrivate>maybe</IsPrivate></CalendarEventDetails>")),
+                bad("an appointment has IsPrivate 'maybe', not a boolean"),
+            ),
+            // A bad appointment spoils its mailbox even when NoData would have dropped it.
+            (
+                availability(&format!("<CalendarEvent><BusyType>NoData</BusyType></CalendarEvent><CalendarEvent>{t}<BusyType>Busy</BusyType></CalendarEvent>")),
+                bad("an appointment has no start time"),
+            ),
+            // Elements of other namespaces are skipped with their content, whatever their names.
+            (
+                ev(&format!("{t}<BusyType>Busy</BusyType><x:Subject xmlns:x=\"urn:other\">no</x:Subject><x:Extra xmlns:x=\"urn:other\"><StartTime>bad</StartTime></x:Extra>")),
+                format!("[Busy 2026-12-01T08:00:00Z..2026-12-01T08:30:00Z]\n{OTHER}"),
+            ),
+            // A text field with an element inside is not a response we understand.
+            (
+                ev(&format!("{t}<BusyType>Busy<b/></BusyType>")),
+                "ERR unexpected element <b> inside a text field".to_string(),
+            ),
+        ];
+        for (input, expect) in cases {
+            check(&input, Operation::GetUserAvailability, &expect);
+        }
+    }
+
+    #[test]
+    fn prefixes_do_not_matter() {
+        let mut prefixed = DETAILED.replace(
+            "<GetUserAvailabilityResponse xmlns=",
+            "<q:GetUserAvailabilityResponse xmlns:q=",
+        );
+        for name in [
+            "GetUserAvailabilityResponse",
+            "FreeBusy",
+            "ResponseMessage",
+            "ResponseCode",
+            "MessageText",
+            "DescriptiveLinkKey",
+        ] {
+            prefixed = prefixed
+                .replace(&format!("<{name}"), &format!("<q:{name}"))
+                .replace(&format!("</{name}"), &format!("</q:{name}"));
+        }
+        assert_eq!(
+            render(&parse(&prefixed, Operation::GetUserAvailability)),
+            render(&parse(DETAILED, Operation::GetUserAvailability))
+        );
+        // Without the namespace declaration the elements are not EWS's: no mailbox is read (and
+        // the transport reports the count mismatch).
+        let unqualified = DETAILED.replace(
+            "<GetUserAvailabilityResponse xmlns=\"http://schemas.microsoft.com/exchange/services/2006/messages\"",
+            "<GetUserAvailabilityResponse",
+        );
+        check(
+            &unqualified,
+            Operation::GetUserAvailability,
+            "ERR the SOAP body holds no GetUserAvailabilityResponse",
+        );
+        let renamed = FIND
+            .replace("xmlns:m=", "xmlns:msg=")
+            .replace("<m:", "<msg:")
+            .replace("</m:", "</msg:")
+            .replace("xmlns:t=", "xmlns:typ=")
+            .replace("<t:", "<typ:")
+            .replace("</t:", "</typ:")
+            .replace("<s:", "<soap:")
+            .replace("</s:", "</soap:")
+            .replace("xmlns:s=", "xmlns:soap=");
+        assert_eq!(
+            render(&parse(&renamed, Operation::FindItem)),
+            render(&parse(FIND, Operation::FindItem))
+        );
+    }
+
+    #[test]
+    fn hostile_documents() {
+        use Operation::*;
+        let deep = format!(
+            r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>{}{}</s:Body></s:Envelope>"#,
+            "<a>".repeat(200),
+            "</a>".repeat(200)
+        );
+        let huge_subject = availability(&format!(
+            "<CalendarEvent><StartTime>2026-12-01T08:00:00</StartTime><EndTime>2026-12-01T08:30:00</EndTime><BusyType>Busy</BusyType><CalendarEventDetails><Subject>{}</Subject></CalendarEventDetails></CalendarEvent>",
+            "x&amp;".repeat(400_000)
+        ));
+        let cases: Vec<(String, Operation, &str)> = vec![
+            (deep, FindItem, "ERR XML nested deeper than 64 levels"),
+            (
+                r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>&lol2;</s:Body></s:Envelope>"#.to_string(),
+                FindItem,
+                "ERR XML with a document type declaration is refused",
+            ),
+            (
+                r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>&lol;</s:Body></s:Envelope>"#.to_string(),
+                FindItem,
+                "ERR malformed XML: unknown entity or character reference 'lol'",
+            ),
+            (
+                r#"<?xml version="1.0"?><!DOCTYPE x SYSTEM "file:///etc/passwd"><x/>"#.to_string(),
+                FindItem,
+                "ERR XML with a document type declaration is refused",
+            ),
+            ("".to_string(), FindItem, "ERR the XML document ends early (truncated?)"),
+            ("<html><body>Login</body></html>".to_string(), FindItem, "ERR the response is not a SOAP envelope but <html>"),
+            (
+                r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>"#.to_string(),
+                FindItem,
+                "ERR the SOAP body holds no FindItemResponse",
+            ),
+        ];
+        for (input, op, expect) in cases {
+            let got = render(&parse(&input, op));
+            assert_eq!(
+                got,
+                expect,
+                "input starts {:?}",
+                &input[..input.len().min(80)]
+            );
+        }
+        let parsed = parse(&huge_subject, GetUserAvailability);
+        let Ok(Parsed::Mailboxes(m)) = parsed else {
+            panic!("huge subject: {}", render(&parsed))
+        };
+        let subject = m[0]
+            .as_ref()
+            .map(|a| a[0].subject.clone().unwrap_or_default());
+        assert_eq!(subject.map(|s| s.len()), Ok(800_000));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        for (text, op) in [
+            (FIND, Operation::FindItem),
+            (DETAILED, Operation::GetUserAvailability),
+            (FAULT_BUSY, Operation::FindItem),
+        ] {
+            let end = text.trim_end().len();
+            for cut in 0..end {
+                let Some(prefix) = text.get(..cut) else {
+                    continue;
+                };
+                let got = parse(prefix, op);
+                assert!(got.is_err(), "cut at {cut} gave {}", render(&got));
+            }
+        }
+    }
+}
