@@ -1,7 +1,8 @@
+//! The binary: all of it lives in the library; `cli::main` maps every outcome to an exit code.
+
 fn main() {
-    println!(
-        "exchange-status-sync {} ({})",
-        env!("CARGO_PKG_VERSION"),
-        env!("ESS_GIT_REVISION")
-    );
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = ess::cli::main(&args);
+    log::logger().flush();
+    std::process::exit(code);
 }

@@ -202,21 +202,33 @@ pub fn path_in(dir: &Path) -> PathBuf {
     dir.join("state.json")
 }
 
+/// Reads and parses the file: `None` when missing, `Some(Err(detail))` when corrupt.
+fn read(path: &Path) -> Result<Option<Result<State, String>>, StateError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(StateError::Read {
+                path: path.to_path_buf(),
+                err,
+            })
+        }
+    };
+    Ok(Some(
+        std::str::from_utf8(&bytes)
+            .map_err(|_| "not UTF-8 text".to_string())
+            .and_then(State::from_json),
+    ))
+}
+
 /// Loads the state. A missing file is an empty state. A corrupt one is moved aside to
 /// `state.json.corrupt-<wall_now>` and gives an empty state plus the error to log.
 pub fn load(dir: &Path, wall_now: Timestamp) -> Result<(State, Option<StateError>), StateError> {
     let path = path_in(dir);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((State::default(), None)),
-        Err(err) => return Err(StateError::Read { path, err }),
-    };
-    let parsed = std::str::from_utf8(&bytes)
-        .map_err(|_| "not UTF-8 text".to_string())
-        .and_then(State::from_json);
-    match parsed {
-        Ok(state) => Ok((state, None)),
-        Err(detail) => {
+    match read(&path)? {
+        None => Ok((State::default(), None)),
+        Some(Ok(state)) => Ok((state, None)),
+        Some(Err(detail)) => {
             let aside = dir.join(format!("state.json.corrupt-{wall_now}"));
             fs::rename(&path, &aside).map_err(|err| StateError::Write {
                 path: aside.clone(),
@@ -228,6 +240,17 @@ pub fn load(dir: &Path, wall_now: Timestamp) -> Result<(State, Option<StateError
             );
             Ok((State::default(), Some(StateError::Corrupt { path, detail })))
         }
+    }
+}
+
+/// Loads the state without changing anything on disk (`--dry-run`): a corrupt file gives an
+/// empty state and the error, and stays where it is.
+pub fn load_readonly(dir: &Path) -> Result<(State, Option<StateError>), StateError> {
+    let path = path_in(dir);
+    match read(&path)? {
+        None => Ok((State::default(), None)),
+        Some(Ok(state)) => Ok((state, None)),
+        Some(Err(detail)) => Ok((State::default(), Some(StateError::Corrupt { path, detail }))),
     }
 }
 

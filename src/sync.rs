@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Config;
 use crate::model::{Appointment, Presence, Timestamp};
@@ -181,6 +182,11 @@ pub struct Pass<'a> {
     /// The calendars are older than the stale limit: switch nothing on from them.
     pub stale: bool,
     pub dry_run: bool,
+    /// Only these users (a boundary pass handles the users whose appointments start or end
+    /// now); `None`: everyone.
+    pub only: Option<&'a HashSet<UserId>>,
+    /// Set by a signal: finish the operation in flight and skip the remaining users.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 fn on_off(b: bool) -> String {
@@ -211,6 +217,12 @@ pub fn run_pass(
         }
     }
     for (id, email, calendar) in users {
+        if pass.only.is_some_and(|only| !only.contains(&id)) {
+            continue;
+        }
+        if pass.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            break;
+        }
         if report.pbx_unreachable {
             report
                 .failures
@@ -619,6 +631,8 @@ mod tests {
                 calendars: &self.calendars,
                 stale,
                 dry_run,
+                only: None,
+                stop: None,
             };
             let before = (self.pbx.reads, self.pbx.writes);
             let r = run_pass(

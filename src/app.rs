@@ -1,0 +1,51 @@
+//! Wiring: the clients a command needs, built from the configuration.
+
+use std::time::Duration;
+
+use crate::config::{Backend, Config};
+use crate::exchange::ews::EwsSource;
+use crate::exchange::graph::GraphSource;
+use crate::exchange::CalendarSource;
+use crate::http::{HttpClient, HttpOptions};
+use crate::starface::Starface;
+
+/// The largest response we read from Exchange (a 100-mailbox availability answer is well
+/// under a megabyte; this leaves room for busy calendars and stops a runaway server).
+const EXCHANGE_MAX_BODY: usize = 32 * 1024 * 1024;
+/// STARFACE answers are small lists and objects.
+const STARFACE_MAX_BODY: usize = 16 * 1024 * 1024;
+const STARFACE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The PBX client and the calendar source.
+pub struct Services {
+    pub starface: Starface,
+    pub source: Box<dyn CalendarSource + Send>,
+}
+
+impl Services {
+    /// Builds the clients; does no network I/O. An error here is a configuration error (an
+    /// unreadable `ca_file`).
+    pub fn new(config: &Config) -> Result<Services, String> {
+        let exchange_http = HttpClient::new(&HttpOptions {
+            timeout: config.exchange.timeout,
+            max_body: EXCHANGE_MAX_BODY,
+            ca_file: config.exchange.ca_file.clone(),
+            insecure_tls: false,
+        })
+        .map_err(|e| format!("{}: exchange.ca_file: {e}", config.path.display()))?;
+        let starface_http = HttpClient::new(&HttpOptions {
+            timeout: STARFACE_TIMEOUT,
+            max_body: STARFACE_MAX_BODY,
+            ca_file: None,
+            insecure_tls: config.starface.insecure_tls,
+        })
+        .map_err(|e| format!("{}: starface: {e}", config.path.display()))?;
+        let starface =
+            Starface::new(&config.starface, starface_http).with_rpc_method(&config.chat.rpc_method);
+        let source: Box<dyn CalendarSource + Send> = match config.exchange.backend {
+            Backend::Ews => Box::new(EwsSource::new(&config.exchange, exchange_http)),
+            Backend::Graph => Box::new(GraphSource::new(&config.exchange, exchange_http)),
+        };
+        Ok(Services { starface, source })
+    }
+}
