@@ -9,11 +9,12 @@ use crate::exchange::CalendarSource;
 use crate::http::{HttpClient, HttpOptions};
 use crate::starface::Starface;
 
-/// The largest response we read from Exchange (a 100-mailbox availability answer is well
-/// under a megabyte; this leaves room for busy calendars and stops a runaway server).
-const EXCHANGE_MAX_BODY: usize = 32 * 1024 * 1024;
-/// STARFACE answers are small lists and objects.
-const STARFACE_MAX_BODY: usize = 16 * 1024 * 1024;
+/// The largest response we read from Exchange: a 100-mailbox availability answer with 20
+/// appointments each is about 1 MB, so 8 MiB leaves room for busy calendars while keeping a
+/// runaway or hostile server within the memory budget.
+const EXCHANGE_MAX_BODY: usize = 8 * 1024 * 1024;
+/// STARFACE answers are lists (users, numbers) of a few hundred bytes per entry.
+const STARFACE_MAX_BODY: usize = 8 * 1024 * 1024;
 const STARFACE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The PBX client and the calendar source.

@@ -116,7 +116,7 @@ pub enum HttpError {
     BadUrl { url: String, detail: String },
     Connect { url: String, detail: String },
     Tls { url: String, detail: String },
-    Timeout { url: String, secs: u64 },
+    Timeout { url: String, limit: Duration },
     TooLarge { url: String, limit: usize },
     Protocol { url: String, detail: String },
     Io { url: String, detail: String },
@@ -141,9 +141,9 @@ impl fmt::Display for HttpError {
                 f,
                 "TLS with {url} failed: {detail} (for an internal CA set exchange.ca_file; for the PBX's own certificate starface.insecure_tls)"
             ),
-            HttpError::Timeout { url, secs } => write!(f, "{url} did not answer within {secs} s"),
+            HttpError::Timeout { url, limit } => write!(f, "{url} did not answer within {}", duration_text(*limit)),
             HttpError::TooLarge { url, limit } => {
-                write!(f, "the response of {url} is larger than {} MiB; refused", limit / (1024 * 1024))
+                write!(f, "the response of {url} is larger than {}; refused", size_text(*limit))
             }
             HttpError::Protocol { url, detail } => write!(f, "bad HTTP response from {url}: {detail}"),
             HttpError::Io { url, detail } => write!(f, "connection to {url} failed: {detail}"),
@@ -153,6 +153,26 @@ impl fmt::Display for HttpError {
 }
 
 impl std::error::Error for HttpError {}
+
+/// `30 s`, or `300 ms` below a second.
+fn duration_text(d: Duration) -> String {
+    if d.as_millis() < 1000 || d.subsec_millis() != 0 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs())
+    }
+}
+
+/// `32 MiB`, `64 KiB` or `100 bytes`, whichever is exact.
+fn size_text(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} bytes")
+    }
+}
 
 /// A URL taken apart as far as we need it.
 #[derive(Debug, PartialEq, Eq)]
@@ -363,7 +383,7 @@ impl HttpClient {
             if left.is_zero() {
                 return Err(HttpError::Timeout {
                     url: url.to_string(),
-                    secs: self.opts.timeout.as_secs(),
+                    limit: self.opts.timeout,
                 });
             }
             match TcpStream::connect_timeout(&addr, left) {
@@ -377,7 +397,7 @@ impl HttpClient {
         Err(match last {
             Some(e) if e.kind() == io::ErrorKind::TimedOut => HttpError::Timeout {
                 url: url.to_string(),
-                secs: self.opts.timeout.as_secs(),
+                limit: self.opts.timeout,
             },
             Some(e) => HttpError::Connect {
                 url: url.to_string(),
@@ -399,7 +419,7 @@ impl HttpClient {
     ) -> Result<RawResponse, HttpError> {
         let timeout = || HttpError::Timeout {
             url: url.to_string(),
-            secs: self.opts.timeout.as_secs(),
+            limit: self.opts.timeout,
         };
         let io_err = |e: io::Error| {
             if matches!(
@@ -587,8 +607,32 @@ mod tests {
                 "TLS with http://h/p failed: bad cert",
             ),
             (
-                HttpError::Timeout { url: u(), secs: 30 },
+                HttpError::Timeout {
+                    url: u(),
+                    limit: Duration::from_secs(30),
+                },
                 "http://h/p did not answer within 30 s",
+            ),
+            (
+                HttpError::Timeout {
+                    url: u(),
+                    limit: Duration::from_millis(300),
+                },
+                "http://h/p did not answer within 300 ms",
+            ),
+            (
+                HttpError::TooLarge {
+                    url: u(),
+                    limit: 64 << 10,
+                },
+                "the response of http://h/p is larger than 64 KiB; refused",
+            ),
+            (
+                HttpError::TooLarge {
+                    url: u(),
+                    limit: 1000,
+                },
+                "the response of http://h/p is larger than 1000 bytes; refused",
             ),
             (
                 HttpError::TooLarge {

@@ -177,12 +177,12 @@ mod tests {
                 action: "reading the users".into(),
                 source: HttpError::Timeout {
                     url: "http://pbx/rest/users".into(),
-                    secs: 30,
+                    limit: std::time::Duration::from_secs(30),
                 },
             },
             &format!(
                 "STARFACE: reading the users failed: {}; check that the PBX is running and [starface] url",
-                HttpError::Timeout { url: "http://pbx/rest/users".into(), secs: 30 }
+                HttpError::Timeout { url: "http://pbx/rest/users".into(), limit: std::time::Duration::from_secs(30) }
             ),
             true,
         );

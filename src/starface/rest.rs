@@ -253,7 +253,9 @@ impl Starface {
         })
     }
 
-    /// A PUT of a whole object; the API documents 204 as success.
+    /// A PUT of a whole object. The API documents 204 as success; its generated "200:
+    /// Unexpected error" entry is the generator's default response, and a 200 to a PUT means
+    /// it was applied everywhere else in REST, so both count as success.
     fn put_json(&mut self, action: String, path: &str, body: &Value) -> Result<(), StarfaceError> {
         let call = Call {
             action,
@@ -261,7 +263,7 @@ impl Starface {
             path,
             body: Some(body.to_json()),
         };
-        self.call(&call, &[204])?;
+        self.call(&call, &[200, 204])?;
         Ok(())
     }
 

@@ -177,7 +177,7 @@ mod tests {
         check(
             EwsError::Http(HttpError::Timeout {
                 url: url.clone(),
-                secs: 30,
+                limit: std::time::Duration::from_secs(30),
             }),
             &["EWS request failed", URL],
             None,
