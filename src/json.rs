@@ -222,7 +222,19 @@ impl Parser<'_> {
 
     fn string(&mut self) -> Result<String, JsonError> {
         self.pos += 1; // the opening quote
-        let mut out = String::new();
+                       // Fast path: most strings have no escapes and are copied in one allocation.
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if c == b'"' {
+                self.pos += 1;
+                return Ok(self.text[start..self.pos - 1].to_string());
+            }
+            if c == b'\\' || c < 0x20 {
+                break;
+            }
+            self.pos += 1;
+        }
+        let mut out = String::from(&self.text[start..self.pos]);
         loop {
             let run_start = self.pos;
             while let Some(c) = self.peek() {
@@ -321,7 +333,9 @@ impl Parser<'_> {
             return Err(JsonError::TooDeep { at: self.pos });
         }
         self.pos += 1;
-        let mut members = Vec::new();
+        // Objects of the APIs we read mostly have a handful of members; starting at 8 saves
+        // the first regrowths.
+        let mut members = Vec::with_capacity(8);
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
