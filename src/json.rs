@@ -658,6 +658,7 @@ mod tests {
         assert!(parse(&ok).is_ok());
         let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
         assert_eq!(parse(&deep), Err(JsonError::TooDeep { at: MAX_DEPTH }));
+        check(&deep, "error: JSON nests deeper than 64 levels at byte 64");
         // Far deeper than any stack could take if the cap were missing.
         let hostile = "[{\"a\":".repeat(100_000);
         assert!(matches!(parse(&hostile), Err(JsonError::TooDeep { .. })));

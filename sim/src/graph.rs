@@ -203,8 +203,13 @@ impl GraphFake {
     /// Starts a server with this fake under `/v1.0` and, with `GraphAuth::Tokens`, the token
     /// endpoint on the same port.
     pub fn start(&self) -> std::io::Result<Server> {
+        self.start_on(0)
+    }
+
+    /// `start` on a given loopback port (0: any free one).
+    pub fn start_on(&self, port: u16) -> std::io::Result<Server> {
         let me = self.clone();
-        Server::start(move |req| {
+        Server::start_on(&format!("127.0.0.1:{port}"), move |req| {
             if let GraphAuth::Tokens(t) = &me.auth {
                 if let Some(reply) = t.handle(req) {
                     return reply;
@@ -300,7 +305,9 @@ impl GraphFake {
             ));
         }
         let text = req.body_text();
-        // nanoserde can panic on some malformed input; the fake must answer 400 instead.
+        // nanoserde's DeJson panics on some malformed input (and loops forever on some
+        // truncated input, which nothing can guard). The body comes from the product under test,
+        // which sends complete JSON; a panic from a broken body still becomes a 400 here.
         let parsed = std::panic::catch_unwind(|| BatchIn::deserialize_json(&text));
         let batch = match parsed {
             Ok(Ok(b)) => b,
@@ -469,9 +476,6 @@ impl GraphFake {
         let select: Option<Vec<String>> =
             param("$select").map(|s| s.split(',').map(|f| f.trim().to_string()).collect());
         let wants = |field: &str| select.as_ref().is_none_or(|s| s.iter().any(|f| f == field));
-        let utc = headers.iter().any(|(k, v)| {
-            k.eq_ignore_ascii_case("Prefer") && v.contains("outlook.timezone=\"UTC\"")
-        });
         let values: Vec<String> = events
             .iter()
             .enumerate()
@@ -497,7 +501,7 @@ impl GraphFake {
                 }
                 for (name, t) in [("start", a.start), ("end", a.end)] {
                     if wants(name) {
-                        fields.push(time_field(name, t, utc));
+                        fields.push(time_field(name, t));
                     }
                 }
                 format!("{{{}}}", fields.join(","))
@@ -536,21 +540,14 @@ impl GraphFake {
     }
 }
 
-/// `"start":{"dateTime":"2026-12-01T09:00:00.0000000","timeZone":"UTC"}`. Without the UTC
-/// preference Graph still answers in UTC; the fake then writes an explicit offset so that a
-/// client relying on the zone-less form without asking for it would be caught by its tests.
-fn time_field(name: &str, t: i64, utc: bool) -> String {
-    if utc {
-        format!(
-            r#""{name}":{{"dateTime":"{}.0000000","timeZone":"UTC"}}"#,
-            format_utc(t)
-        )
-    } else {
-        format!(
-            r#""{name}":{{"dateTime":"{}.0000000+00:00","timeZone":"UTC"}}"#,
-            format_utc(t)
-        )
-    }
+/// `"start":{"dateTime":"2026-12-01T09:00:00.0000000","timeZone":"UTC"}`: Graph writes UTC when
+/// asked with `Prefer: outlook.timezone="UTC"`, and also without a preference. Whether the
+/// product asks is checked on the recorded request headers instead.
+fn time_field(name: &str, t: i64) -> String {
+    format!(
+        r#""{name}":{{"dateTime":"{}.0000000","timeZone":"UTC"}}"#,
+        format_utc(t)
+    )
 }
 
 fn to_http(r: Reply) -> HttpReply {
@@ -558,6 +555,109 @@ fn to_http(r: Reply) -> HttpReply {
     reply.headers = r.headers;
     reply.body = r.body.into_bytes();
     reply
+}
+
+/// The tenant, app registration and secret of `ess-sim graph`.
+pub const DEMO_TENANT: &str = "contoso.onmicrosoft.com";
+pub const DEMO_CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
+pub const DEMO_CLIENT_SECRET: &str = "demo-client-secret";
+
+/// Demo mailboxes around `now`: the STARFACE fake's users plus `extra` generated ones
+/// (`user{i}@example.com`, ten half-hour appointments each) for benchmarks.
+pub fn demo_calendars(now: i64, extra: usize) -> Calendars {
+    use crate::calendar::{SimAppointment, SimShowAs};
+    let c = Calendars::new();
+    let hour = 3600;
+    let start = now - now.rem_euclid(hour);
+    c.add(
+        "alice@example.com",
+        SimAppointment::new(start, start + hour, SimShowAs::Busy, "Weekly sync"),
+    );
+    c.add(
+        "alice@example.com",
+        SimAppointment::new(
+            start + 2 * hour,
+            start + 3 * hour,
+            SimShowAs::Busy,
+            "Focus time (No DND)",
+        ),
+    );
+    c.add(
+        "bob@example.com",
+        SimAppointment::new(
+            start - 24 * hour,
+            start + 48 * hour,
+            SimShowAs::Oof,
+            "Vacation",
+        )
+        .all_day(),
+    );
+    c.add(
+        "carol@example.com",
+        SimAppointment::new(start, start + 2 * hour, SimShowAs::Tentative, "Doctor").private(),
+    );
+    c.add_mailbox("dora@example.com");
+    for i in 0..extra {
+        let email = format!("user{i}@example.com");
+        c.add_mailbox(&email);
+        for k in 0..10 {
+            let s = start + k * 1800;
+            c.add(
+                &email,
+                SimAppointment::new(s, s + 1500, SimShowAs::Busy, &format!("Meeting {k} (DND)")),
+            );
+        }
+    }
+    c
+}
+
+/// `ess-sim graph [--port N] [--users N]`: serves the token endpoint and Graph with
+/// `demo_calendars` until killed, and prints the settings for `[exchange]`.
+pub fn run_cli(args: &[String]) -> i32 {
+    let usage = || {
+        eprintln!("usage: ess-sim graph [--port N] [--users N]");
+        2
+    };
+    let (mut port, mut users) = (0u16, 0usize);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let Some(value) = it.next() else {
+            return usage();
+        };
+        let ok = match flag.as_str() {
+            "--port" => value.parse().map(|p| port = p).is_ok(),
+            "--users" => value.parse().map(|n| users = n).is_ok(),
+            _ => false,
+        };
+        if !ok {
+            return usage();
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let token = TokenFake::new(DEMO_TENANT, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
+    let graph = GraphFake::new(demo_calendars(now, users), GraphAuth::Tokens(token.clone()));
+    let server = match graph.start_on(port) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ess-sim graph: cannot listen on port {port}: {e}");
+            return 1;
+        }
+    };
+    println!(
+        "Graph fake at {url}{BASE}\n[exchange]\nbackend = \"graph\"\ntenant_id = \"{DEMO_TENANT}\"\nclient_id = \"{DEMO_CLIENT_ID}\"\nclient_secret = \"{DEMO_CLIENT_SECRET}\"\ntoken_url = \"{url}/{{tenant_id}}/oauth2/v2.0/token\"\ngraph_url = \"{url}{BASE}\"",
+        url = server.url()
+    );
+    let (mut seen_batches, mut seen_tokens) = (0, 0);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let (batches, tokens) = (graph.batch_count(), token.request_count());
+        if (batches, tokens) != (seen_batches, seen_tokens) {
+            println!("{tokens} token request(s), {batches} batch request(s)");
+            (seen_batches, seen_tokens) = (batches, tokens);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -598,6 +698,20 @@ mod tests {
     }
 
     const VIEW: &str = "/v1.0/users/a%40x.test/calendarView?startDateTime=2026-12-01T00:00:00Z&endDateTime=2026-12-02T00:00:00Z&$top=2";
+
+    #[test]
+    fn cli_arguments_and_demo_data() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(run_cli(&args(&["--port"])), 2);
+        assert_eq!(run_cli(&args(&["--users", "many"])), 2);
+        assert_eq!(run_cli(&args(&["--verbose", "1"])), 2);
+        let now = parse_utc("2026-12-01T09:10:00").unwrap();
+        let c = demo_calendars(now, 3);
+        assert_eq!(c.mailboxes().len(), 7);
+        let alice = c.view("alice@example.com", now, now + 1).unwrap();
+        assert_eq!(alice[0].subject, "Weekly sync");
+        assert_eq!(c.view("user2@example.com", 0, i64::MAX).unwrap().len(), 10);
+    }
 
     #[test]
     fn direct_view_pages_and_auth() {

@@ -7,6 +7,7 @@ fn main() {
             println!("usage: ess-sim <command>\n\ncommands:\n  (none yet)");
         }
         Some("starface") => std::process::exit(ess_sim::starface::run_cli(&args[1..])),
+        Some("graph") => std::process::exit(ess_sim::graph::run_cli(&args[1..])),
         Some(other) => {
             eprintln!("ess-sim: unknown command '{other}' (see --help)");
             std::process::exit(2);

@@ -374,13 +374,12 @@ impl GraphSource {
         if throttle.pause(wait) {
             return Ok(());
         }
-        let mut mailboxes: Vec<usize> = jobs.iter().map(|j| j.mailbox).collect();
-        mailboxes.dedup();
+        // A mailbox has at most one request in flight, so requests and mailboxes are as many.
         Err(GraphError::Throttled {
             url: redact_url(&self.batch_url()),
             status,
             wait,
-            mailboxes: mailboxes.len(),
+            mailboxes: jobs.len(),
         })
     }
 }
