@@ -185,7 +185,7 @@ impl Worker {
             }
         }
         let mut polled = false;
-        if now >= self.poll_due && !self.members.is_empty() {
+        if now >= self.poll_due && !self.members.is_empty() && !self.stop.load(Ordering::SeqCst) {
             let window = cycle::window(now, self.config.sync.lookahead.as_secs());
             match cycle::read_calendars(
                 self.services.source.as_mut(),

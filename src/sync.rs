@@ -208,8 +208,11 @@ pub fn run_pass(
     let mut seen = HashSet::new();
     for m in pass.members {
         seen.insert(m.id);
-        let cal = pass.calendars.get(&m.email).unwrap_or(&no_appointments);
-        users.push((m.id, m.email.clone(), cal));
+        // No entry at all: the calendars have not been read yet (the daemon before its first
+        // successful poll). Nothing is known, so nothing is touched, not even switched off.
+        if let Some(cal) = pass.calendars.get(&m.email) {
+            users.push((m.id, m.email.clone(), cal));
+        }
     }
     for (id, rec) in &state.users {
         if !seen.contains(id) && !rec.is_empty() {
@@ -847,6 +850,17 @@ mod tests {
         assert!(r.pbx_unreachable);
         assert_eq!(r.failures.len(), 3);
         assert_eq!(r.failures[1], "u2@x: skipped, the PBX is unreachable");
+    }
+
+    #[test]
+    fn members_without_calendar_data_are_not_touched() {
+        let mut w = World::new(1);
+        w.appts(1, vec![busy(0, 100, "a")]);
+        w.pass(10);
+        w.calendars.clear();
+        let r = w.pass(200);
+        assert_eq!((r.pbx_reads, r.pbx_writes, r.failures.len()), (0, 0, 0));
+        assert!(w.pbx.dnd[&1]);
     }
 
     #[test]
