@@ -80,7 +80,9 @@ if [ "$purge" = yes ]; then
     say "purged /etc/$NAME, /var/lib/$NAME and /var/log/$NAME.log*"
     if getent passwd "$SERVICE_USER" >/dev/null 2>&1; then
         as_root userdel "$SERVICE_USER"
+        say "removed the user $SERVICE_USER"
     fi
+    # userdel usually takes the group along; a group left alone goes now.
     if getent group "$SERVICE_USER" >/dev/null 2>&1; then
         as_root groupdel "$SERVICE_USER" || true
     fi

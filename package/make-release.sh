@@ -1,0 +1,96 @@
+#!/bin/sh
+# Builds the release: static musl binaries and one tarball per architecture, with SHA256SUMS.
+#
+#   sh package/make-release.sh            from anywhere inside the checkout
+#
+# x86_64 (the STARFACE appliance and most VMs) is built with cargo and musl-tools
+# (apt-get install musl-tools; rustup target add x86_64-unknown-linux-musl). aarch64 is built
+# with `cross` when it is installed (it needs docker or podman), else skipped with a note.
+#
+# Output in target/dist/ (or $DIST):
+#   exchange-status-sync-<version>-<arch>-linux-musl.tar.gz, each unpacking to a directory of
+#   the same name with the binary, install.sh, uninstall.sh, the unit, the init script, the
+#   logrotate snippet, config.example.toml, README.md, README.de.md, docs/, LICENSE* and a
+#   SHA256SUMS of its own files;
+#   SHA256SUMS over the tarballs.
+set -eu
+
+NAME=exchange-status-sync
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+[ -n "$version" ] || {
+    echo "make-release.sh: no version in Cargo.toml" >&2
+    exit 1
+}
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+# Under target/, which git ignores; DIST=dir puts it elsewhere.
+dist=${DIST:-$root/target/dist}
+rm -rf "$dist"
+mkdir -p "$dist"
+
+# The tarballs carry the commit's time and no owner, so the same commit gives the same bytes.
+mtime=$(git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+
+# Packs the binary $1 for the architecture name $2.
+pack() {
+    dir="$NAME-$version-$2-linux-musl"
+    stage="$dist/$dir"
+    mkdir -p "$stage"
+    cp "$1" "$stage/$NAME"
+    chmod 0755 "$stage/$NAME"
+    for f in install.sh uninstall.sh "$NAME.service" "$NAME.init" logrotate config.example.toml; do
+        cp "package/$f" "$stage/$f"
+    done
+    chmod 0755 "$stage/install.sh" "$stage/uninstall.sh" "$stage/$NAME.init"
+    for f in README.md README.de.md LICENSE LICENSE-MIT LICENSE-APACHE; do
+        if [ -f "$f" ]; then cp "$f" "$stage/$f"; fi
+    done
+    if [ -d docs ]; then
+        mkdir -p "$stage/docs"
+        cp docs/*.md "$stage/docs/"
+    fi
+    (cd "$stage" && find . -type f | sed 's#^\./##' | LC_ALL=C sort | xargs sha256sum >../SHA256SUMS.tmp)
+    mv "$dist/SHA256SUMS.tmp" "$stage/SHA256SUMS"
+    tar -C "$dist" --sort=name --owner=0 --group=0 --numeric-owner --mtime="$mtime" \
+        -cf - "$dir" | gzip -n -9 >"$dist/$dir.tar.gz"
+    rm -rf "$stage"
+    echo "$dist/$dir.tar.gz"
+}
+
+# Prints "<bytes> <file>", and whether the file is static.
+describe() {
+    bytes=$(wc -c <"$1" | tr -d ' ')
+    kind=$(file -b "$1" 2>/dev/null | cut -d, -f1-2 || echo "?")
+    echo "  $(basename "$1"): $bytes bytes ($((bytes / 1024)) KiB), $kind"
+}
+
+echo "== $NAME $version: x86_64-unknown-linux-musl"
+cargo build --release --locked --target x86_64-unknown-linux-musl --bin "$NAME"
+x86="$target_dir/x86_64-unknown-linux-musl/release/$NAME"
+if ! file -b "$x86" | grep -q 'static'; then
+    echo "make-release.sh: $x86 is not statically linked" >&2
+    exit 1
+fi
+describe "$x86"
+pack "$x86" x86_64 >/dev/null
+
+echo "== $NAME $version: aarch64-unknown-linux-musl"
+if command -v cross >/dev/null 2>&1; then
+    # cross reads Cross.toml unless told otherwise; the project's file is cross.toml.
+    CROSS_CONFIG="$root/cross.toml" cross build --release --locked \
+        --target aarch64-unknown-linux-musl --bin "$NAME"
+    arm="$target_dir/aarch64-unknown-linux-musl/release/$NAME"
+    describe "$arm"
+    pack "$arm" aarch64 >/dev/null
+else
+    echo "  skipped: cross is not installed (cargo install cross; it needs docker or podman)"
+fi
+
+(cd "$dist" && sha256sum ./*.tar.gz | sed 's#  \./#  #' >SHA256SUMS)
+echo "== $dist"
+for f in "$dist"/*.tar.gz; do
+    describe "$f"
+done
+cat "$dist/SHA256SUMS"

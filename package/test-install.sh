@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Tests the packaging: the release tarball, install.sh into a temporary DESTDIR (file modes, an
+# existing configuration kept on a second run, PREFIX), the systemd unit (systemd-analyze
+# verify, when available), the SysV init script against the real binary (start, status,
+# reload, log rotation with copytruncate, stop, a start that fails on a bad configuration),
+# uninstall.sh, and the shell scripts' syntax (sh -n; shellcheck when installed).
+#
+#   bash package/test-install.sh
+#
+# The binary: the static musl release build when the musl target is there (built if missing,
+# which .ci/run's later release step then reuses), else the debug build.
+set -euo pipefail
+
+NAME=exchange-status-sync
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+tmp=$(mktemp -d)
+daemon_pid=""
+cleanup() {
+    if [ -n "$daemon_pid" ]; then kill -KILL "$daemon_pid" 2>/dev/null || true; fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+# check DESCRIPTION COMMAND...: runs the command and counts it.
+check() {
+    local what=$1
+    shift
+    if "$@" >"$tmp/check.out" 2>&1; then
+        passed=$((passed + 1))
+        echo "ok   $what"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $what"
+        sed 's/^/     | /' "$tmp/check.out"
+    fi
+}
+mode_is() { [ "$(stat -c %a "$2")" = "$1" ] || { echo "$2 has mode $(stat -c %a "$2"), want $1"; return 1; }; }
+same() { cmp "$1" "$2"; }
+contains() { grep -q -- "$2" "$1" || { echo "$1 lacks '$2':"; cat "$1"; return 1; }; }
+absent() { [ ! -e "$1" ] || { echo "$1 still exists"; return 1; }; }
+
+# --- the binary and the tarball
+musl_bin="$target_dir/x86_64-unknown-linux-musl/release/$NAME"
+if [ ! -x "$musl_bin" ] && command -v musl-gcc >/dev/null 2>&1 &&
+    rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+    echo "== building the musl release binary"
+    cargo build --release --locked --target x86_64-unknown-linux-musl --bin "$NAME"
+fi
+if [ -x "$musl_bin" ]; then
+    echo "== release tarball"
+    DIST="$tmp/dist" sh package/make-release.sh >"$tmp/make-release.log" 2>&1 ||
+        { cat "$tmp/make-release.log"; exit 1; }
+    tarball=$(ls "$tmp"/dist/$NAME-*-x86_64-linux-musl.tar.gz)
+    check "make-release.sh wrote SHA256SUMS for the tarball" \
+        bash -c "cd '$tmp/dist' && sha256sum -c SHA256SUMS"
+    tar -C "$tmp" -xzf "$tarball"
+    pkg=$(ls -d "$tmp"/$NAME-*-x86_64-linux-musl)
+    check "the tarball's own SHA256SUMS match its files" bash -c "cd '$pkg' && sha256sum -c SHA256SUMS"
+    check "the tarball holds the binary and every package file" bash -c "
+        for f in $NAME install.sh uninstall.sh $NAME.service $NAME.init logrotate config.example.toml; do
+            [ -f '$pkg'/\$f ] || { echo \"missing \$f\"; exit 1; }
+        done"
+    check "the packed binary is static" bash -c "file -b '$pkg/$NAME' | grep -q static"
+    binary="$pkg/$NAME"
+    installer="$pkg/install.sh"
+    uninstaller="$pkg/uninstall.sh"
+else
+    echo "== no musl target: testing with the debug binary"
+    [ -x "$target_dir/debug/$NAME" ] || cargo build --bin "$NAME"
+    binary="$target_dir/debug/$NAME"
+    installer="$root/package/install.sh"
+    uninstaller="$root/package/uninstall.sh"
+fi
+export BINARY="$binary"
+
+# --- first installation (systemd)
+echo "== install.sh into a DESTDIR"
+dest="$tmp/root"
+DESTDIR="$dest" INIT=systemd sh "$installer" >"$tmp/install1.log"
+check "install prints the next steps" contains "$tmp/install1.log" "exchange-status-sync check"
+check "binary 0755" mode_is 755 "$dest/usr/local/bin/$NAME"
+check "the installed binary runs" "$dest/usr/local/bin/$NAME" --version
+check "unit 0644" mode_is 644 "$dest/etc/systemd/system/$NAME.service"
+check "logrotate snippet 0644" mode_is 644 "$dest/etc/logrotate.d/$NAME"
+check "config directory 0750" mode_is 750 "$dest/etc/$NAME"
+check "config.toml 0640" mode_is 640 "$dest/etc/$NAME/config.toml"
+check "config.toml is the example" same "$dest/etc/$NAME/config.toml" "$root/package/config.example.toml"
+check "no config.toml.new on a first install" absent "$dest/etc/$NAME/config.toml.new"
+check "state directory 0750" mode_is 750 "$dest/var/lib/$NAME"
+check "DESTDIR: no user created, says what it would do" contains "$tmp/install1.log" "not run) useradd"
+
+# --- second installation over a changed configuration (SysV this time)
+echo "# changed by the admin" >>"$dest/etc/$NAME/config.toml"
+cp "$dest/etc/$NAME/config.toml" "$tmp/changed.toml"
+DESTDIR="$dest" INIT=sysv sh "$installer" >"$tmp/install2.log"
+check "a second install keeps the changed config" same "$dest/etc/$NAME/config.toml" "$tmp/changed.toml"
+check "... and writes the new example as config.toml.new" \
+    same "$dest/etc/$NAME/config.toml.new" "$root/package/config.example.toml"
+check "config.toml.new 0640" mode_is 640 "$dest/etc/$NAME/config.toml.new"
+check "init script 0755" mode_is 755 "$dest/etc/init.d/$NAME"
+check "binary still 0755" mode_is 755 "$dest/usr/local/bin/$NAME"
+
+# --- PREFIX
+DESTDIR="$tmp/prefixed" PREFIX=/opt/ess INIT=systemd sh "$installer" >/dev/null
+check "PREFIX: binary in PREFIX/bin" mode_is 755 "$tmp/prefixed/opt/ess/bin/$NAME"
+check "PREFIX: the unit starts PREFIX/bin/$NAME" \
+    contains "$tmp/prefixed/etc/systemd/system/$NAME.service" "ExecStart=/opt/ess/bin/$NAME run"
+
+# --- the unit
+if command -v systemd-analyze >/dev/null 2>&1; then
+    # verify wants ExecStart= to exist: point it at the installed copy.
+    sed "s#/usr/local/bin/$NAME#$dest/usr/local/bin/$NAME#" \
+        "$dest/etc/systemd/system/$NAME.service" >"$tmp/$NAME.service"
+    check "systemd-analyze verify" systemd-analyze verify "$tmp/$NAME.service"
+else
+    echo "skip systemd-analyze verify: systemd-analyze is not installed"
+fi
+
+# --- the init script against the real binary
+echo "== init script"
+run="$tmp/run"
+mkdir -p "$run/state"
+echo "not-a-password" >"$run/secret"
+chmod 600 "$run/secret"
+# Nothing listens on the discard port: the daemon logs connection errors and keeps running.
+cat >"$run/config.toml" <<EOF
+[exchange]
+url = "http://127.0.0.1:9/EWS/Exchange.asmx"
+username = "svc@example.com"
+password_file = "secret"
+[starface]
+url = "http://127.0.0.1:9"
+login = "0001"
+password_file = "secret"
+[sync]
+state_dir = "$run/state"
+EOF
+chmod 600 "$run/config.toml"
+init=(env ESS_BIN="$dest/usr/local/bin/$NAME" ESS_CONFIG="$run/config.toml" ESS_LOG="$run/log"
+    ESS_USER=root ESS_PIDFILE="$run/pid" sh "$dest/etc/init.d/$NAME")
+status_is() {
+    local want=$1 got=0
+    "${init[@]}" status || got=$?
+    [ "$got" = "$want" ] || { echo "status exited $got, want $want"; return 1; }
+}
+# wait_for FILE TEXT: up to 5 s for the daemon to log TEXT.
+wait_for() {
+    for _ in $(seq 50); do
+        grep -q -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "no '$2' in $1:"
+    cat "$1"
+    return 1
+}
+check "status before start: 3 (stopped)" status_is 3
+check "start" "${init[@]}" start
+daemon_pid=$(cat "$run/pid" 2>/dev/null || true)
+check "status after start: 0 (running)" status_is 0
+check "the pid file names the daemon itself" \
+    bash -c "tr '\\000' ' ' </proc/$daemon_pid/cmdline | grep -q '$NAME run -c'"
+check "the daemon logs to the log file" wait_for "$run/log" "started"
+check "a second start leaves it running" "${init[@]}" start
+if command -v logrotate >/dev/null 2>&1; then
+    sed "s#/var/log/$NAME.log#$run/log#" "$dest/etc/logrotate.d/$NAME" >"$run/logrotate.conf"
+    check "logrotate with the snippet" logrotate -f -s "$run/logrotate.state" "$run/logrotate.conf"
+    check "the rotated file holds the old lines" contains "$run/log.1" "started"
+else
+    echo "skip logrotate: not installed"
+fi
+check "reload (SIGHUP)" "${init[@]}" reload
+check "the daemon reloaded its configuration" wait_for "$run/log" "configuration reloaded"
+if [ -f "$run/log.1" ]; then
+    check "after copytruncate the daemon writes at the start of the emptied file" \
+        bash -c "head -c 4 '$run/log' | grep -q '^20'"
+fi
+check "stop" "${init[@]}" stop
+check "the daemon is gone" bash -c "! kill -0 $daemon_pid 2>/dev/null"
+daemon_pid=""
+check "it logged its orderly stop" contains "$run/log" "stopping: saving the state"
+check "status after stop: 3 (stopped)" status_is 3
+echo "nonsense = 1" >>"$run/config.toml"
+fails_to_start() {
+    if "${init[@]}" start; then echo "start succeeded with a bad configuration"; return 1; fi
+    [ ! -e "$run/pid" ] || { echo "pid file left behind"; return 1; }
+}
+check "start with a bad configuration fails and says why" fails_to_start
+
+# --- uninstall
+echo "== uninstall.sh"
+DESTDIR="$dest" sh "$uninstaller" >"$tmp/uninstall.log"
+check "uninstall removes the binary" absent "$dest/usr/local/bin/$NAME"
+check "uninstall removes the unit" absent "$dest/etc/systemd/system/$NAME.service"
+check "uninstall removes the init script" absent "$dest/etc/init.d/$NAME"
+check "uninstall removes the logrotate snippet" absent "$dest/etc/logrotate.d/$NAME"
+check "uninstall keeps the config" same "$dest/etc/$NAME/config.toml" "$tmp/changed.toml"
+check "uninstall keeps the state directory" test -d "$dest/var/lib/$NAME"
+DESTDIR="$dest" sh "$uninstaller" --purge >"$tmp/purge.log"
+check "uninstall --purge removes the config" absent "$dest/etc/$NAME"
+check "uninstall --purge removes the state" absent "$dest/var/lib/$NAME"
+
+# --- the scripts themselves
+scripts=(package/install.sh package/uninstall.sh package/make-release.sh "package/$NAME.init")
+for s in "${scripts[@]}"; do
+    check "sh -n $s" sh -n "$s"
+done
+check "bash -n package/test-install.sh" bash -n package/test-install.sh
+if command -v shellcheck >/dev/null 2>&1; then
+    check "shellcheck -s sh (POSIX sh, no bashisms)" shellcheck -s sh "${scripts[@]}"
+    check "shellcheck package/test-install.sh" shellcheck package/test-install.sh
+else
+    echo "skip shellcheck: not installed"
+fi
+
+echo "test-install: $passed passed, $failed failed"
+[ "$failed" = 0 ]
