@@ -1,0 +1,263 @@
+//! End to end through `run`: the real daemon against the fakes, on the real clock. These are the
+//! tests that must sleep; each keeps to a few seconds. Appointments are placed a few seconds
+//! ahead, and the poll interval is long (600 s), so a switch at a boundary can only come from
+//! the boundary timer.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use ess_sim::calendar::SimAppointment;
+
+/// The wall clock as (whole seconds, the precise time).
+fn now() -> (i64, Duration) {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    (d.as_secs() as i64, d)
+}
+
+/// The first whole second at least `ahead` seconds from now.
+fn second_ahead(ahead: i64) -> i64 {
+    now().0 + 1 + ahead
+}
+
+/// How long after second `boundary` the fake received the write at `at`.
+fn latency(boundary: i64, at: SystemTime) -> Duration {
+    let at = at.duration_since(UNIX_EPOCH).expect("clock after 1970");
+    at.saturating_sub(Duration::from_secs(boundary as u64))
+}
+
+fn busy(start: i64, end: i64, subject: &str) -> SimAppointment {
+    SimAppointment::new(start, end, Busy, subject)
+}
+
+/// Waits for the daemon's first poll to be done (it read the calendars and went to sleep).
+fn wait_first_poll(w: &World, d: &Running) {
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.exchange_requests() > 0
+            && d.stderr().contains("started")),
+        "no poll:\n{}",
+        d.stderr()
+    );
+    // The first pass after the poll may still be writing; let it finish.
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// Stops the daemon with SIGTERM and checks the contract: exit 0 within 5 s, logged out.
+fn terminate(w: &World, mut d: Running) -> Output {
+    d.signal("TERM");
+    let out = d
+        .wait_exit(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("still running 5 s after SIGTERM:\n{}", d.stderr()));
+    w.assert_no_secrets(&out);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(w.pbx.active_tokens(), 0, "logged out:\n{out}");
+    assert!(w.pbx.logouts() >= 1, "{out}");
+    out
+}
+
+/// DND goes on at the appointment's start and off at its end, each within a second, from the
+/// boundary timer alone.
+fn boundary(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("chat.set_presence", "true");
+    let start = second_ahead(2);
+    let end = start + 2;
+    w.calendars.add(ALICE, busy(start, end, "Stand-up"));
+    let d = w.start_daemon();
+    wait_first_poll(&w, &d);
+    assert_eq!(w.pbx.dnd(ALICE_ID), Some(false), "not before the start");
+    let polls = w.exchange_requests();
+
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "DND not on:\n{}",
+        d.stderr()
+    );
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(ALICE_ID)
+            == Some(false)),
+        "DND not off:\n{}",
+        d.stderr()
+    );
+    let writes = w.pbx.writes();
+    let dnd: Vec<_> = writes
+        .iter()
+        .filter(|w| w.path.ends_with("/phoneconfig"))
+        .collect();
+    assert_eq!(dnd.len(), 2, "{writes:?}");
+    let on = latency(start, dnd[0].at);
+    let off = latency(end, dnd[1].at);
+    eprintln!("{backend:?}: boundary latency: on {on:?}, off {off:?}");
+    assert!(
+        dnd[0].body.contains("\"doNotDisturb\":true"),
+        "{:?}",
+        dnd[0]
+    );
+    assert!(on < Duration::from_secs(1), "on {on:?} after the start");
+    assert!(off < Duration::from_secs(1), "off {off:?} after the end");
+    // The chat presence followed at the same boundaries.
+    let presences: Vec<String> = w
+        .pbx
+        .chat_calls()
+        .iter()
+        .map(|c| c.presence.clone())
+        .collect();
+    assert_eq!(presences, ["DO_NOT_DISTURB", "AVAILABLE"]);
+    assert_eq!(w.exchange_requests(), polls, "no poll in between");
+    let out = terminate(&w, d);
+    assert!(
+        out.stderr
+            .contains("alice@example.com: DND on (Busy \"Stand-up\""),
+        "{out}"
+    );
+}
+
+/// SIGTERM in the middle of an appointment: exit 0 within 5 s, the state saved (the DND is
+/// ours), logged out; a `once` after the appointment switches it back from that state.
+fn sigterm(backend: Backend) {
+    let mut w = World::new(backend);
+    let (t, _) = now();
+    w.calendars.add(ALICE, busy(t - 60, t + 3600, "Workshop"));
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "DND not on:\n{}",
+        d.stderr()
+    );
+    terminate(&w, d);
+    let state = w.state().expect("the state was saved");
+    assert!(
+        state.contains(ALICE) && state.contains("\"ours\":true"),
+        "{state}"
+    );
+    let after = ess_sim::calendar::format_utc(t + 3600) + "Z";
+    w.once(&after, &[]).expect_code(0);
+    assert_eq!(w.pbx.dnd(ALICE_ID), Some(false));
+}
+
+/// SIGHUP with an invalid configuration: an error is logged and the daemon keeps running with
+/// the old configuration (it still switches at the next boundary). A valid one is then taken.
+fn sighup_invalid(backend: Backend) {
+    let mut w = World::new(backend);
+    let start = second_ahead(3);
+    w.calendars.add(ALICE, busy(start, start + 60, "Review"));
+    let d = w.start_daemon();
+    wait_first_poll(&w, &d);
+    w.set("sync.no_such_key", "1");
+    w.write_config();
+    d.signal("HUP");
+    assert!(
+        d.wait_for(Duration::from_secs(2), || d
+            .stderr()
+            .contains("no_such_key")),
+        "the reload error names the key:\n{}",
+        d.stderr()
+    );
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "DND not on after a failed reload:\n{}",
+        d.stderr()
+    );
+    let writes = w.pbx.writes();
+    let on = latency(start, writes[0].at);
+    eprintln!("{backend:?}: boundary latency after a failed reload: {on:?}");
+    assert!(on < Duration::from_secs(1), "{on:?}");
+    terminate(&w, d);
+}
+
+/// A valid new configuration is taken on SIGHUP: here chat presence is switched on, and the
+/// next pass sets it.
+fn sighup_valid(backend: Backend) {
+    let mut w = World::new(backend);
+    let (t, _) = now();
+    w.calendars.add(ALICE, busy(t - 60, t + 3600, "Workshop"));
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    assert_eq!(w.pbx.chat_calls(), vec![]);
+    w.set("chat.set_presence", "true");
+    w.write_config();
+    d.signal("HUP");
+    assert!(
+        d.wait_for(Duration::from_secs(5), || !w.pbx.chat_calls().is_empty()),
+        "no chat call after the reload:\n{}",
+        d.stderr()
+    );
+    assert_eq!(
+        w.pbx.chat(ALICE_ID).map(|c| c.0),
+        Some("DO_NOT_DISTURB".to_string())
+    );
+    terminate(&w, d);
+}
+
+/// The PBX restarts between two boundaries (the server goes away, its tokens become invalid,
+/// it comes back on the same port): the daemon logs in again and switches at the next boundary.
+fn starface_restart(backend: Backend) {
+    let mut w = World::new(backend);
+    let first = second_ahead(1);
+    let second = first + 3;
+    w.calendars.add(ALICE, busy(first, first + 60, "One"));
+    w.calendars.add(BOB, busy(second, second + 60, "Two"));
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    w.stop_pbx();
+    w.pbx.expire_tokens();
+    std::thread::sleep(Duration::from_millis(500));
+    w.start_pbx();
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(BOB_ID) == Some(true)),
+        "no DND for bob after the restart:\n{}",
+        d.stderr()
+    );
+    let bob = w
+        .pbx
+        .writes()
+        .into_iter()
+        .find(|x| x.path == format!("/rest/users/{BOB_ID}/phoneconfig"))
+        .expect("bob's write");
+    let l = latency(second, bob.at);
+    eprintln!("{backend:?}: boundary latency after a PBX restart: {l:?}");
+    assert!(l < Duration::from_secs(1), "{l:?}");
+    assert!(w.pbx.logins() >= 2, "logged in again");
+    terminate(&w, d);
+}
+
+#[test]
+fn boundary_ews() {
+    boundary(Backend::Ews);
+}
+
+#[test]
+fn boundary_graph() {
+    boundary(Backend::Graph);
+}
+
+#[test]
+fn sigterm_saves_state_and_logs_out() {
+    sigterm(Backend::Ews);
+}
+
+#[test]
+fn sighup_with_an_invalid_config_keeps_the_old_one() {
+    sighup_invalid(Backend::Ews);
+}
+
+#[test]
+fn sighup_with_a_valid_config_takes_it() {
+    sighup_valid(Backend::Graph);
+}
+
+#[test]
+fn starface_restart_mid_run() {
+    starface_restart(Backend::Ews);
+}

@@ -1,0 +1,1014 @@
+//! End to end through `once --at`: the real binary against the fakes over real HTTP, for every
+//! behaviour rule of DESIGN.md section 5, ownership across processes, the state file, and the
+//! failures of section 9. Each scenario runs with EWS and with Graph (`both!` at the end).
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::*;
+use ess_sim::calendar::SimAppointment;
+
+/// The scenario's day: appointments mostly run 09:00–10:30, and most runs look at 09:30.
+const AT: &str = "2026-12-01T09:30:00Z";
+const START: &str = "2026-12-01T09:00:00Z";
+const END: &str = "2026-12-01T10:30:00Z";
+
+/// What the PBX shows for one user: the features that are on (`dnd`, `ext`, `int`), and the chat
+/// presence and text last set through the entry point (`None`: never called).
+#[derive(Debug, PartialEq, Eq)]
+struct Seen {
+    on: String,
+    chat: Option<(String, String)>,
+}
+
+fn seen(w: &World, id: i64) -> Seen {
+    let mut on = Vec::new();
+    if w.pbx.dnd(id) == Some(true) {
+        on.push("dnd");
+    }
+    if w.pbx.redirect_enabled(&format!("ext-{id}")) == Some(true) {
+        on.push("ext");
+    }
+    if w.pbx.redirect_enabled(&format!("int-{id}")) == Some(true) {
+        on.push("int");
+    }
+    Seen {
+        on: on.join(" "),
+        chat: w.pbx.chat(id),
+    }
+}
+
+fn expect(on: &str, chat: Option<(&str, &str)>) -> Seen {
+    Seen {
+        on: on.to_string(),
+        chat: chat.map(|(p, t)| (p.to_string(), t.to_string())),
+    }
+}
+
+/// Configuration keys and their TOML values.
+type Settings<'a> = &'a [(&'a str, &'a str)];
+
+/// One rule: configuration, alice's appointments, and what the PBX shows after `once --at AT`.
+fn check_rule(
+    backend: Backend,
+    name: &str,
+    config: Settings,
+    appointments: &[SimAppointment],
+    want: Seen,
+) {
+    let mut w = World::new(backend);
+    for (k, v) in config {
+        w.set(k, v);
+    }
+    for a in appointments {
+        w.calendars.add(ALICE, a.clone());
+    }
+    let out = w.once(AT, &[]);
+    assert_eq!(out.code, 0, "{name}:\n{out}");
+    assert_eq!(seen(&w, ALICE_ID), want, "{name}:\n{out}");
+}
+
+/// Default actions and keywords (section 5, rules 1–3), one appointment 09:00–10:30 each.
+fn rules(backend: Backend) {
+    let a = |show_as, subject: &str| appt(START, END, show_as, subject);
+    let cases: &[(&str, Settings, SimAppointment, &str)] = &[
+        ("busy → DND", &[], a(Busy, "Weekly sync"), "dnd"),
+        ("oof → forwarding", &[], a(Oof, "Vacation"), "ext"),
+        ("free → nothing", &[], a(Free, "Lunch"), ""),
+        ("tentative → nothing", &[], a(Tentative, "Maybe"), ""),
+        ("elsewhere → nothing", &[], a(WorkingElsewhere, "Home"), ""),
+        ("NoData ignored", &[], a(NoData, "Sync (DND)"), ""),
+        ("(DND)", &[], a(Free, "Focus (DND)"), "dnd"),
+        ("(Ruhe)", &[], a(Free, "Fokus (Ruhe)"), "dnd"),
+        ("(No DND)", &[], a(Busy, "Weekly (No DND)"), ""),
+        ("(Keine Ruhe)", &[], a(Busy, "Jour fixe (Keine Ruhe)"), ""),
+        (
+            "(Call forwarding)",
+            &[],
+            a(Free, "Trip (Call forwarding)"),
+            "ext",
+        ),
+        (
+            "(Anrufe weiterleiten)",
+            &[],
+            a(Free, "Reise (Anrufe weiterleiten)"),
+            "ext",
+        ),
+        (
+            "(No call forwarding)",
+            &[],
+            a(Oof, "Away (No call forwarding)"),
+            "",
+        ),
+        (
+            "(Keine Anrufe weiterleiten)",
+            &[],
+            a(Oof, "Urlaub (Keine Anrufe weiterleiten)"),
+            "",
+        ),
+        ("(No action)", &[], a(Busy, "Sync (No action)"), ""),
+        ("(Keine Aktion)", &[], a(Oof, "Urlaub (Keine Aktion)"), ""),
+        (
+            "(No action) then (DND)",
+            &[],
+            a(Oof, "Off (No action) (DND)"),
+            "dnd",
+        ),
+        (
+            "two keywords",
+            &[],
+            a(Busy, "Offsite (No DND) (Call forwarding)"),
+            "ext",
+        ),
+        ("no space", &[], a(Free, "Meeting(DND)"), "dnd"),
+        ("spaces around", &[], a(Free, "Meeting  ( DND)"), ""),
+        ("trailing spaces", &[], a(Free, "Meeting (DND)  "), "dnd"),
+        (
+            "contradiction: last wins",
+            &[],
+            a(Free, "X (DND) (No DND)"),
+            "",
+        ),
+        (
+            "contradiction: last wins on",
+            &[],
+            a(Busy, "X (No DND) (DND)"),
+            "dnd",
+        ),
+        ("keyword not at the end", &[], a(Free, "(DND) Planning"), ""),
+        (
+            "non-keyword group stops the scan",
+            &[],
+            a(Free, "Call (DND) (Team)"),
+            "",
+        ),
+        (
+            "non-keyword group stays",
+            &[],
+            a(Busy, "Lunch (Team)"),
+            "dnd",
+        ),
+        ("case-sensitive", &[], a(Free, "Focus (dnd)"), ""),
+        ("all-day oof", &[], a(Oof, "Holiday").all_day(), "ext"),
+        (
+            "busy = forward",
+            &[("actions.busy", "\"forward\"")],
+            a(Busy, "Sync"),
+            "ext",
+        ),
+        (
+            "seed numbers",
+            &[("actions.busy", "2"), ("actions.oof", "1")],
+            a(Busy, "Sync"),
+            "ext",
+        ),
+        (
+            "free = dnd",
+            &[("actions.free", "\"dnd\"")],
+            a(Free, "Lunch"),
+            "dnd",
+        ),
+        (
+            "internal calls too",
+            &[("actions.forward_internal_calls", "true")],
+            a(Oof, "Vacation"),
+            "ext int",
+        ),
+        (
+            "oof = none",
+            &[("actions.oof", "\"none\"")],
+            a(Oof, "Vacation"),
+            "",
+        ),
+        (
+            "ended at AT (end is exclusive)",
+            &[],
+            appt("2026-12-01T08:00:00Z", AT, Busy, "Early"),
+            "",
+        ),
+        ("starts at AT", &[], appt(AT, END, Busy, "Now"), "dnd"),
+        (
+            "later",
+            &[],
+            appt("2026-12-01T10:00:00Z", END, Busy, "Later"),
+            "",
+        ),
+    ];
+    for (name, config, appointment, on) in cases {
+        check_rule(
+            backend,
+            name,
+            config,
+            std::slice::from_ref(appointment),
+            expect(on, None),
+        );
+    }
+}
+
+/// Keywords apply to private appointments too, where the subject can be read: through Graph,
+/// and through EWS with the calendar lookup. (Exchange leaves a private subject out of
+/// free/busy answers, so the availability lookup never sees such a keyword.)
+fn private_keywords(backend: Backend) {
+    let lookups: &[&str] = match backend {
+        Backend::Ews => &["\"calendar\"", "\"availability\""],
+        Backend::Graph => &[""],
+    };
+    for lookup in lookups {
+        let mut w = World::new(backend);
+        if !lookup.is_empty() {
+            w.set("exchange.lookup", lookup);
+        }
+        w.set("chat.subject_as_text", "true");
+        w.calendars
+            .add(ALICE, appt(START, END, Free, "Doctor (DND)").private());
+        w.calendars
+            .add(BOB, appt(START, END, Busy, "Doctor (No DND)").private());
+        let out = w.once(AT, &[]);
+        out.expect_code(0);
+        let visible = !lookup.contains("availability");
+        let alice = if visible { "dnd" } else { "" };
+        let bob = if visible { "" } else { "dnd" };
+        let text = Some(("AVAILABLE", "Private appointment"));
+        assert_eq!(seen(&w, ALICE_ID), expect(alice, text), "{lookup}:\n{out}");
+        assert_eq!(seen(&w, BOB_ID), expect(bob, text), "{lookup}:\n{out}");
+        assert!(!out.stderr.contains("Doctor"), "{out}");
+    }
+}
+
+/// Overlapping appointments: the union of what each wants.
+fn overlapping(backend: Backend) {
+    let cases: &[(&str, &[SimAppointment], &str)] = &[
+        (
+            "dnd and forwarding from two appointments",
+            &[
+                appt(START, END, Free, "Focus (DND)"),
+                appt("2026-12-01T09:15:00Z", END, Oof, "Trip"),
+            ],
+            "dnd ext",
+        ),
+        (
+            "one (No DND) does not cancel another's DND",
+            &[
+                appt(START, END, Busy, "Sync (No DND)"),
+                appt(START, END, Busy, "Review"),
+            ],
+            "dnd",
+        ),
+        (
+            "an ignored NoData beside a busy one",
+            &[appt(START, END, NoData, "x"), appt(START, END, Busy, "y")],
+            "dnd",
+        ),
+    ];
+    for (name, appointments, on) in cases {
+        check_rule(backend, name, &[], appointments, expect(on, None));
+    }
+}
+
+/// Chat presence and text through the XML-RPC entry point.
+fn chat(backend: Backend) {
+    const BOTH: &[(&str, &str)] = &[
+        ("chat.set_presence", "true"),
+        ("chat.subject_as_text", "true"),
+    ];
+    const JOIN: &[(&str, &str)] = &[
+        ("chat.set_presence", "true"),
+        ("chat.subject_as_text", "true"),
+        ("chat.join_parallel_subjects", "true"),
+    ];
+    let a = |show_as, subject: &str| appt(START, END, show_as, subject);
+    let later = |show_as, subject: &str| appt("2026-12-01T09:15:00Z", END, show_as, subject);
+    type Case<'a> = (
+        &'a str,
+        Settings<'a>,
+        Vec<SimAppointment>,
+        &'a str,
+        Option<(&'a str, &'a str)>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "busy",
+            BOTH,
+            vec![a(Busy, "Weekly sync (No DND)")],
+            "",
+            Some(("DO_NOT_DISTURB", "Weekly sync")),
+        ),
+        (
+            "oof",
+            BOTH,
+            vec![a(Oof, "Vacation (No call forwarding)")],
+            "",
+            Some(("EXTENDED_AWAY", "Vacation")),
+        ),
+        (
+            "tentative",
+            BOTH,
+            vec![a(Tentative, "Maybe")],
+            "",
+            Some(("AVAILABLE", "Maybe")),
+        ),
+        (
+            "free",
+            BOTH,
+            vec![a(Free, "Lunch (Team)")],
+            "",
+            Some(("AVAILABLE", "Lunch (Team)")),
+        ),
+        (
+            "working elsewhere",
+            BOTH,
+            vec![a(WorkingElsewhere, "Home office")],
+            "",
+            Some(("AVAILABLE", "Home office")),
+        ),
+        (
+            "dominant: oof over busy",
+            BOTH,
+            vec![a(Busy, "Sync"), later(Oof, "Trip")],
+            "dnd ext",
+            Some(("EXTENDED_AWAY", "Trip")),
+        ),
+        (
+            "dominant tie: earlier start",
+            BOTH,
+            vec![later(Busy, "Second"), a(Busy, "First")],
+            "dnd",
+            Some(("DO_NOT_DISTURB", "First")),
+        ),
+        (
+            "private text",
+            BOTH,
+            vec![a(Busy, "Doctor").private()],
+            "dnd",
+            Some(("DO_NOT_DISTURB", "Private appointment")),
+        ),
+        (
+            "own private text",
+            &[
+                ("chat.set_presence", "true"),
+                ("chat.subject_as_text", "true"),
+                ("chat.private_text", "\"Nicht da\""),
+            ],
+            vec![a(Busy, "Doctor").private()],
+            "dnd",
+            Some(("DO_NOT_DISTURB", "Nicht da")),
+        ),
+        (
+            "joined subjects",
+            JOIN,
+            vec![later(Busy, "Review (DND)"), a(Free, "Focus")],
+            "dnd",
+            Some(("DO_NOT_DISTURB", "Focus | Review")),
+        ),
+        (
+            "joined, private and empty",
+            JOIN,
+            vec![a(Busy, "Doctor").private(), later(Free, "")],
+            "dnd",
+            Some(("DO_NOT_DISTURB", "Private appointment")),
+        ),
+        (
+            "presence only",
+            &[("chat.set_presence", "true")],
+            vec![a(Oof, "Vacation")],
+            "ext",
+            Some(("EXTENDED_AWAY", "")),
+        ),
+        (
+            "text only",
+            &[("chat.subject_as_text", "true")],
+            vec![a(Busy, "Weekly sync")],
+            "dnd",
+            Some(("AVAILABLE", "Weekly sync")),
+        ),
+        ("chat off", &[], vec![a(Busy, "Weekly sync")], "dnd", None),
+        ("no appointment, no call", BOTH, vec![], "", None),
+        ("NoData: no call", BOTH, vec![a(NoData, "Hidden")], "", None),
+    ];
+    for (name, config, appointments, on, chat) in cases {
+        check_rule(backend, name, config, &appointments, expect(on, chat));
+    }
+}
+
+/// With only the presence set, the entry point is told to leave the text alone, and the other
+/// way round.
+fn chat_fields(backend: Backend) {
+    for (presence, text, want) in [
+        (true, false, ("DO_NOT_DISTURB", false, "")),
+        (false, true, ("", true, "Weekly sync")),
+    ] {
+        let mut w = World::new(backend);
+        w.set("chat.set_presence", &presence.to_string())
+            .set("chat.subject_as_text", &text.to_string());
+        w.calendars
+            .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+        w.once(AT, &[]).expect_code(0);
+        let calls = w.pbx.chat_calls();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        let c = &calls[0];
+        assert_eq!((c.presence.as_str(), c.change_text, c.text.as_str()), want);
+        assert_eq!(c.method, "ExchangeStatusSync.setChatPresence");
+        assert_eq!(c.account_id, ALICE_ID);
+    }
+}
+
+/// A second process after the appointment switches back what the first switched on: DND,
+/// forwarding and chat; the log says so in the contract's words.
+fn switch_back(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("chat.set_presence", "true")
+        .set("chat.subject_as_text", "true")
+        .set("actions.forward_internal_calls", "true");
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    w.calendars.add(BOB, appt(START, END, Oof, "Vacation"));
+    let out = w.once(AT, &[]);
+    out.expect_code(0);
+    assert!(
+        out.log_lines("INFO")
+            .iter()
+            .any(|l| l
+                .ends_with("INFO  alice@example.com: DND on (Busy \"Weekly sync\" until 10:30Z)")),
+        "{out}"
+    );
+    assert_eq!(
+        seen(&w, ALICE_ID),
+        expect("dnd", Some(("DO_NOT_DISTURB", "Weekly sync")))
+    );
+    assert_eq!(
+        seen(&w, BOB_ID),
+        expect("ext int", Some(("EXTENDED_AWAY", "Vacation")))
+    );
+    assert_eq!(seen(&w, CAROL_ID), expect("", None));
+
+    let out = w.once(END, &[]);
+    out.expect_code(0);
+    assert_eq!(seen(&w, ALICE_ID), expect("", Some(("AVAILABLE", ""))));
+    assert_eq!(seen(&w, BOB_ID), expect("", Some(("AVAILABLE", ""))));
+    assert!(
+        out.stderr
+            .contains("alice@example.com: DND off (no appointment)"),
+        "{out}"
+    );
+    // Nothing of ours is left: the state file remembers nobody.
+    let state = w.state().expect("state file");
+    assert!(!state.contains("alice@example.com"), "{state}");
+}
+
+/// A DND the user switched on before the appointment is theirs: it stays on afterwards.
+fn own_dnd_survives(backend: Backend) {
+    let mut w = World::new(backend);
+    w.pbx.set_dnd(ALICE_ID, true);
+    w.pbx.set_redirect_enabled("ext-2", true);
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    w.calendars.add(BOB, appt(START, END, Oof, "Vacation"));
+    w.once(AT, &[]).expect_code(0);
+    w.once(END, &[]).expect_code(0);
+    assert_eq!(seen(&w, ALICE_ID).on, "dnd");
+    assert_eq!(seen(&w, BOB_ID).on, "ext");
+    assert_eq!(w.pbx_writes(), 0, "{:?}", w.pbx.writes());
+}
+
+/// A user who switches off during the appointment is left alone, also through a back-to-back
+/// appointment; a new appointment after a gap switches again (without a run inside the gap).
+fn manual_change(backend: Backend) {
+    let mut w = World::new(backend);
+    w.calendars.add(ALICE, appt(START, END, Busy, "A"));
+    w.calendars.add(
+        ALICE,
+        appt(END, "2026-12-01T11:00:00Z", Busy, "B, back to back"),
+    );
+    w.calendars.add(
+        ALICE,
+        appt(
+            "2026-12-01T11:30:00Z",
+            "2026-12-01T12:00:00Z",
+            Busy,
+            "C, after a gap",
+        ),
+    );
+    w.calendars.add(BOB, appt(START, END, Oof, "Vacation"));
+    w.calendars.add(
+        BOB,
+        appt("2026-12-01T11:30:00Z", "2026-12-01T12:00:00Z", Oof, "Again"),
+    );
+    w.once(AT, &[]).expect_code(0);
+    assert_eq!(seen(&w, ALICE_ID).on, "dnd");
+    assert_eq!(seen(&w, BOB_ID).on, "ext");
+
+    w.pbx.set_dnd(ALICE_ID, false);
+    w.pbx.set_redirect_enabled("ext-2", false);
+    w.pbx.reset_records();
+    let out = w.once("2026-12-01T10:00:00Z", &[]);
+    out.expect_code(0);
+    assert!(out.stderr.contains("switched off by hand"), "{out}");
+    let out = w.once("2026-12-01T10:45:00Z", &[]);
+    out.expect_code(0);
+    assert_eq!(seen(&w, ALICE_ID).on, "", "back to back keeps the override");
+    assert_eq!(seen(&w, BOB_ID).on, "");
+    assert_eq!(w.pbx_writes(), 0, "{:?}", w.pbx.writes());
+
+    w.once("2026-12-01T11:45:00Z", &[]).expect_code(0);
+    assert_eq!(
+        seen(&w, ALICE_ID).on,
+        "dnd",
+        "a new appointment after a gap"
+    );
+    assert_eq!(seen(&w, BOB_ID).on, "ext");
+}
+
+/// A user who switches on what we switched off keeps it: the next appointment's end does not
+/// touch it, since it was not ours.
+fn manual_on_after_our_off(backend: Backend) {
+    let mut w = World::new(backend);
+    w.calendars.add(ALICE, appt(START, END, Busy, "A"));
+    w.once(AT, &[]).expect_code(0);
+    w.once(END, &[]).expect_code(0);
+    assert_eq!(seen(&w, ALICE_ID).on, "");
+    w.pbx.set_dnd(ALICE_ID, true);
+    w.once("2026-12-01T11:00:00Z", &[]).expect_code(0);
+    assert_eq!(seen(&w, ALICE_ID).on, "dnd");
+}
+
+/// A second identical run writes nothing, and reads only where something of ours is on.
+fn idle_second_run(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("chat.set_presence", "true")
+        .set("chat.subject_as_text", "true");
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    w.calendars.add(BOB, appt(START, END, Oof, "Vacation"));
+    w.once(AT, &[]).expect_code(0);
+    assert!(w.pbx_writes() > 0);
+    w.pbx.reset_records();
+
+    w.once("2026-12-01T09:31:00Z", &[]).expect_code(0);
+    assert_eq!(w.pbx.writes(), vec![], "writes of an idle run");
+    assert_eq!(w.pbx.chat_calls(), vec![], "chat calls of an idle run");
+    // Alice's DND and Bob's forwarding are ours: each is read once to see a manual change;
+    // Carol has nothing of ours and costs nothing.
+    let reads = w.pbx.requests();
+    assert_eq!(
+        w.pbx.request_count("GET /rest/users/{id}/phoneconfig"),
+        1,
+        "{reads:?}"
+    );
+    assert_eq!(w.pbx.request_count("GET /rest/redirects"), 1, "{reads:?}");
+}
+
+/// With nothing of ours on and nothing to change, a run reads the directory and nothing else.
+fn idle_run_reads_nothing(backend: Backend) {
+    let mut w = World::new(backend);
+    w.calendars.add(ALICE, appt(START, END, Free, "Lunch"));
+    w.calendars.add(
+        BOB,
+        appt(
+            "2026-12-01T11:00:00Z",
+            "2026-12-01T12:00:00Z",
+            Busy,
+            "Later",
+        ),
+    );
+    w.once(AT, &[]).expect_code(0);
+    let allowed = [
+        "GET /rest/login",
+        "POST /rest/login",
+        "DELETE /rest/login",
+        "GET /rest/users",
+        "GET /rest/groups",
+        "GET /rest/groups/{id}",
+    ];
+    let reads = w.pbx.requests();
+    assert!(
+        reads.keys().all(|k| allowed.contains(&k.as_str())),
+        "only the directory is read: {reads:?}"
+    );
+    assert_eq!(w.pbx_writes(), 0);
+}
+
+/// `--dry-run` prints the contract's lines and writes nothing, neither to the PBX nor to the
+/// state file.
+fn dry_run(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("chat.set_presence", "true")
+        .set("chat.subject_as_text", "true");
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    w.calendars
+        .add(BOB, appt(START, END, Oof, "Vacation \"Rome\""));
+    let out = w.once(AT, &["--dry-run"]);
+    out.expect_code(0);
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "alice@example.com dnd off -> on (Busy \"Weekly sync\" until 2026-12-01T10:30:00Z)",
+            "alice@example.com presence AVAILABLE -> DO_NOT_DISTURB (Busy \"Weekly sync\" until 2026-12-01T10:30:00Z)",
+            "alice@example.com text \"\" -> \"Weekly sync\" (Busy \"Weekly sync\" until 2026-12-01T10:30:00Z)",
+            "bob@example.com forward +4972112345602 off -> on (OOF \"Vacation \\\"Rome\\\"\" until 2026-12-01T10:30:00Z)",
+            "bob@example.com presence AVAILABLE -> EXTENDED_AWAY (OOF \"Vacation \\\"Rome\\\"\" until 2026-12-01T10:30:00Z)",
+            "bob@example.com text \"\" -> \"Vacation \\\"Rome\\\"\" (OOF \"Vacation \\\"Rome\\\"\" until 2026-12-01T10:30:00Z)",
+        ],
+        "{out}"
+    );
+    assert_eq!(w.pbx_writes(), 0, "{:?}", w.pbx.writes());
+    assert_eq!(w.state(), None, "a dry run writes no state file");
+    assert_eq!(w.pbx.logouts(), 1);
+
+    // After a real run, a dry run at the end shows the switch back, and changes nothing.
+    w.once(AT, &[]).expect_code(0);
+    let state = w.state().expect("state file");
+    w.pbx.reset_records();
+    let out = w.once(END, &["--dry-run"]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l == "alice@example.com dnd on -> off (no appointment)"),
+        "{out}"
+    );
+    assert_eq!(w.pbx.writes(), vec![]);
+    assert_eq!(w.pbx.chat_calls(), vec![]);
+    assert_eq!(w.state().as_deref(), Some(state.as_str()));
+    assert_eq!(seen(&w, ALICE_ID).on, "dnd");
+}
+
+/// A restart in the middle of the appointment: the state file tells the next process that the
+/// DND is ours. Without the file, the DND is nobody's and stays.
+fn restart_mid_appointment(backend: Backend) {
+    for keep_state in [true, false] {
+        let mut w = World::new(backend);
+        w.calendars
+            .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+        w.once(START, &[]).expect_code(0);
+        w.once(AT, &[]).expect_code(0);
+        assert_eq!(w.pbx.writes().len(), 1, "the second process writes nothing");
+        if !keep_state {
+            fs::remove_file(w.state_path()).expect("remove the state file");
+        }
+        w.once(END, &[]).expect_code(0);
+        let want = if keep_state { "" } else { "dnd" };
+        assert_eq!(seen(&w, ALICE_ID).on, want, "keep_state {keep_state}");
+    }
+}
+
+/// The STARFACE token becomes invalid in the middle of a run: the binary logs in again and
+/// carries on.
+fn token_expires_mid_run(backend: Backend) {
+    let mut w = World::new(backend);
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    w.pbx.set_delay(Duration::from_millis(100));
+    let pbx = w.pbx.clone();
+    let expirer = std::thread::spawn(move || {
+        // Right after the group list was asked for, as a PBX restart would.
+        for _ in 0..2000 {
+            if pbx.request_count("GET /rest/groups") > 0 {
+                pbx.expire_tokens();
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    });
+    let out = w.once(AT, &[]);
+    assert!(
+        expirer.join().expect("expirer"),
+        "the run never read groups"
+    );
+    out.expect_code(0);
+    assert_eq!(w.pbx.logins(), 2, "{out}");
+    assert_eq!(w.pbx.logouts(), 1, "{out}");
+    assert_eq!(seen(&w, ALICE_ID).on, "dnd");
+}
+
+/// Throttling within the budget: retried and done.
+fn throttled_then_ok(backend: Backend) {
+    let mut w = World::new(backend);
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    match backend {
+        Backend::Ews => w.ews.server_busy(1, Some(300), true),
+        Backend::Graph => w.graph.throttle_next(1, Some(1)),
+    }
+    let out = w.once(AT, &[]);
+    out.expect_code(0);
+    assert_eq!(seen(&w, ALICE_ID).on, "dnd");
+    assert!(out.elapsed < Duration::from_secs(10), "{out}");
+    match backend {
+        Backend::Ews => assert_eq!(w.ews.request_count(), 2),
+        // Three mailboxes in the first batch, of which one was throttled and asked again.
+        Backend::Graph => assert_eq!(w.graph.inner_requests().len(), 4),
+    }
+}
+
+/// ErrorServerBusy inside a 200 answer is throttling too.
+fn server_busy_inside_200() {
+    let mut w = World::new(Backend::Ews);
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    w.ews.server_busy(1, Some(200), false);
+    let out = w.once(AT, &[]);
+    out.expect_code(0);
+    assert_eq!(seen(&w, ALICE_ID).on, "dnd");
+    assert_eq!(w.ews.request_count(), 2);
+}
+
+/// A wait past the 60 s budget is not started: exit 1 at once, nothing written, logged out.
+fn throttled_past_budget(backend: Backend) {
+    let mut w = World::new(backend);
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    match backend {
+        Backend::Ews => w.ews.unavailable(1, 503, Some(120)),
+        Backend::Graph => w.graph.unavailable_next(1, Some(120)),
+    }
+    let out = w.once(AT, &[]);
+    out.expect_code(1);
+    assert!(out.elapsed < Duration::from_secs(5), "{out}");
+    assert!(!out.log_lines("ERROR").is_empty(), "{out}");
+    assert_eq!(w.pbx_writes(), 0);
+    assert_eq!(w.pbx.logouts(), 1);
+}
+
+/// One unreadable mailbox fails that user only: the others are handled, the exit code is 1.
+fn mailbox_error(backend: Backend) {
+    let mut w = World::new(backend);
+    for email in [ALICE, BOB, CAROL] {
+        w.calendars
+            .add(email, appt(START, END, Busy, "Weekly sync"));
+    }
+    match backend {
+        Backend::Ews => w.ews.mailbox_error(BOB, "ErrorMailRecipientNotFound"),
+        Backend::Graph => w.graph.deny(BOB),
+    }
+    let out = w.once(AT, &[]);
+    out.expect_code(1);
+    assert_eq!(seen(&w, ALICE_ID).on, "dnd");
+    assert_eq!(seen(&w, BOB_ID).on, "");
+    assert_eq!(seen(&w, CAROL_ID).on, "dnd");
+    let errors = out.log_lines("ERROR");
+    assert!(
+        errors.iter().any(|l| l.contains(BOB)),
+        "an error names bob:\n{out}"
+    );
+    assert!(
+        !errors
+            .iter()
+            .any(|l| l.contains(ALICE) || l.contains(CAROL)),
+        "{out}"
+    );
+    assert_eq!(w.pbx.logouts(), 1);
+}
+
+/// A corrupt state file is moved aside with an error logged; the run goes on and succeeds.
+fn corrupt_state(backend: Backend) {
+    let mut w = World::new(backend);
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    fs::write(w.state_path(), "{\"version\":1,\"users\":{\"1\":").expect("write garbage");
+    let before = unix_now();
+    let out = w.once(AT, &[]);
+    let after = unix_now();
+    out.expect_code(0);
+    assert!(
+        out.log_lines("ERROR").iter().any(|l| l.contains("corrupt")),
+        "{out}"
+    );
+    let aside: Vec<String> = fs::read_dir(w.state_dir())
+        .expect("list the state dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("state.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    let stamp: i64 = aside[0]["state.json.corrupt-".len()..]
+        .parse()
+        .expect("unix time");
+    assert!(
+        (before..=after).contains(&stamp),
+        "{stamp} in {before}..={after}"
+    );
+    assert_eq!(
+        fs::read_to_string(w.state_dir().join(&aside[0])).expect("read aside"),
+        "{\"version\":1,\"users\":{\"1\":"
+    );
+    assert!(w.state().expect("new state").contains(ALICE));
+    assert_eq!(seen(&w, ALICE_ID).on, "dnd");
+}
+
+/// A redirect without a destination is never switched on; a warning, and still exit 0. `check`
+/// reports it and exits 1.
+fn empty_destination(backend: Backend) {
+    let pbx = standard_pbx_with_erin("");
+    let mut w = World::with_pbx(backend, pbx);
+    w.calendars.add(ERIN, appt(START, END, Oof, "Vacation"));
+    w.calendars.add(ALICE, appt(START, END, Oof, "Vacation"));
+    let out = w.once(AT, &[]);
+    out.expect_code(0);
+    assert_eq!(seen(&w, ERIN_ID).on, "");
+    assert_eq!(seen(&w, ALICE_ID).on, "ext");
+    let warnings = out.log_lines("WARN");
+    assert_eq!(
+        warnings.iter().filter(|l| l.contains(ERIN)).count(),
+        1,
+        "one warning for erin:\n{out}"
+    );
+    assert!(
+        warnings.iter().any(|l| l.contains("+4972112345605")),
+        "{out}"
+    );
+
+    let out = w.check();
+    out.expect_code(1);
+    assert!(out.stdout.contains("MISSING for +4972112345605"), "{out}");
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+const ERIN: &str = "erin@example.com";
+const ERIN_ID: i64 = 5;
+
+/// The usual PBX with erin in the group too; erin's external redirect goes to `destination`.
+fn standard_pbx_with_erin(destination: &str) -> ess_sim::starface::StarfaceSim {
+    let pbx = empty_pbx();
+    person(&pbx, ALICE_ID, "alice", "01715550101");
+    person(&pbx, BOB_ID, "bob", "01715550102");
+    person(&pbx, CAROL_ID, "carol", "01715550103");
+    person(&pbx, ERIN_ID, "erin", destination);
+    pbx.group(10, GROUP, &[ALICE_ID, BOB_ID, CAROL_ID, ERIN_ID]);
+    pbx
+}
+
+/// `check`: the table and exit 0 when all is well; 1 with an unreadable mailbox; a missing
+/// destination only counts when forwarding is configured.
+fn check(backend: Backend) {
+    let mut w = World::new(backend);
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    let out = w.check();
+    out.expect_code(0);
+    let table: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("LOGIN"))
+        .collect();
+    assert_eq!(table.len(), 5, "{out}");
+    assert!(
+        table[0].contains("E-MAIL") && table[0].contains("MAILBOX"),
+        "{out}"
+    );
+    for (line, email) in table[1..].iter().zip([ALICE, BOB, CAROL]) {
+        assert!(line.contains(email), "{out}");
+        assert!(line.contains("ok ("), "{out}");
+        assert!(line.ends_with("set"), "{out}");
+    }
+    assert_eq!(w.pbx_writes(), 0, "check writes nothing");
+    assert_eq!((w.pbx.logins(), w.pbx.logouts()), (1, 1));
+
+    match backend {
+        Backend::Ews => w.ews.mailbox_error(BOB, "ErrorNoFreeBusyAccess"),
+        Backend::Graph => w.graph.not_enabled(BOB),
+    }
+    let out = w.check();
+    out.expect_code(1);
+    let bob = out
+        .stdout
+        .lines()
+        .find(|l| l.contains(BOB))
+        .expect("bob's row");
+    assert!(bob.contains("ERROR"), "{out}");
+
+    // Erin's missing destination fails the check only while some show-as forwards.
+    let mut w = World::with_pbx(backend, standard_pbx_with_erin(""));
+    w.calendars.add_mailbox(ERIN);
+    w.set("actions.oof", "\"none\"");
+    let out = w.check();
+    out.expect_code(0);
+    assert!(out.stdout.contains("(not used)"), "{out}");
+    w.set("actions.tentative", "\"forward\"");
+    w.check().expect_code(1);
+}
+
+/// Every command that logged in logs out, whatever happened.
+fn logout_always(backend: Backend) {
+    let runs: &[(&str, &[&str], i32)] = &[
+        ("once", &["once", "--at", AT], 0),
+        ("dry run", &["once", "--dry-run", "--at", AT], 0),
+        ("check", &["check"], 0),
+        ("once, Exchange down", &["once", "--at", AT], 1),
+        ("check, Exchange down", &["check"], 1),
+    ];
+    for (name, args, code) in runs {
+        let mut w = World::new(backend);
+        w.calendars
+            .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+        if *code == 1 {
+            match backend {
+                Backend::Ews => w.ews.fault(10, "ErrorInternalServerError"),
+                Backend::Graph => w.graph.malformed_next(10),
+            }
+        }
+        let out = w.run_with(args, Duration::from_secs(60));
+        assert_eq!(out.code, *code, "{name}:\n{out}");
+        assert_eq!(w.pbx.logins(), 1, "{name}:\n{out}");
+        assert_eq!(w.pbx.logouts(), 1, "{name}:\n{out}");
+        assert_eq!(w.pbx.active_tokens(), 0, "{name}");
+    }
+}
+
+/// A configuration error (unknown key) is exit 2 naming the key, before any login.
+fn unknown_key(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("sync.poll_intervall_secs", "60");
+    let out = w.once(AT, &[]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("poll_intervall_secs"), "{out}");
+    assert!(out.stderr.contains("config.toml"), "{out}");
+    assert_eq!(w.pbx.logins(), 0);
+}
+
+/// Secrets never show up, also not when logins fail. (Every run of the harness checks its
+/// output for them; these runs are the ones most likely to quote a request.)
+fn secrets_in_failures(backend: Backend) {
+    let mut w = World::new(backend);
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    // The PBX and Exchange now expect other credentials than the configuration holds.
+    w.pbx.admin(
+        SF_LOGIN,
+        "another-password",
+        ess_sim::starface::SimLoginType::Internal,
+    );
+    let out = w.once(AT, &[]);
+    out.expect_code(1);
+    assert!(out.stderr.to_lowercase().contains("login"), "{out}");
+    w.pbx.admin(
+        SF_LOGIN,
+        SF_PASSWORD,
+        ess_sim::starface::SimLoginType::Internal,
+    );
+    match backend {
+        Backend::Ews => w.ews.reject_auth(10),
+        Backend::Graph => w.token.set_secret_expired(true),
+    }
+    w.once(AT, &[]).expect_code(1);
+    w.check().expect_code(1);
+    // A run that succeeds at debug level shows nothing either (checked by the harness).
+    match backend {
+        Backend::Ews => w.ews.reject_auth(0),
+        Backend::Graph => w.token.set_secret_expired(false),
+    }
+    w.set("chat.set_presence", "true");
+    w.once(AT, &[]).expect_code(0);
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod ews {
+            $(#[test] fn $name() { super::$name(super::Backend::Ews) })*
+        }
+        mod graph {
+            $(#[test] fn $name() { super::$name(super::Backend::Graph) })*
+        }
+    };
+}
+
+both!(
+    rules,
+    private_keywords,
+    overlapping,
+    chat,
+    chat_fields,
+    switch_back,
+    own_dnd_survives,
+    manual_change,
+    manual_on_after_our_off,
+    idle_second_run,
+    idle_run_reads_nothing,
+    dry_run,
+    restart_mid_appointment,
+    token_expires_mid_run,
+    throttled_then_ok,
+    throttled_past_budget,
+    mailbox_error,
+    corrupt_state,
+    empty_destination,
+    check,
+    logout_always,
+    unknown_key,
+    secrets_in_failures,
+);
+
+#[test]
+fn ews_server_busy_inside_200() {
+    server_busy_inside_200();
+}
