@@ -150,12 +150,12 @@ impl Worker {
         due.max(now)
     }
 
-    fn starface_failed(&mut self, what: &str, e: impl std::fmt::Display, now: Timestamp) {
+    /// `problem` names STARFACE itself (the client's errors all do).
+    fn starface_failed(&mut self, problem: String, now: Timestamp) {
         let wait = self.starface_backoff.next(None);
         self.starface_retry = now + wait.as_secs() as i64;
-        let msg = format!("STARFACE: {what}: {e}; retrying in {} s", wait.as_secs());
-        if self.reported.first("starface", &format!("{what}: {e}")) {
-            log::error!("{msg}");
+        if self.reported.first("starface", &problem) {
+            log::error!("{problem}; retrying in {} s", wait.as_secs());
         }
     }
 
@@ -180,7 +180,7 @@ impl Worker {
                     self.starface_backoff.reset();
                 }
                 Err(e) => {
-                    self.starface_failed("reading the group", e, now);
+                    self.starface_failed(e.to_string(), now);
                 }
             }
         }
@@ -256,7 +256,10 @@ impl Worker {
         };
         cycle::log_report(&report, now, false, &mut self.reported);
         if report.pbx_unreachable {
-            self.starface_failed("the PBX is unreachable", "see the errors above", now);
+            self.starface_failed(
+                "STARFACE: the PBX is unreachable (see the errors above)".to_string(),
+                now,
+            );
         }
         self.last_pass = now;
         self.save();
