@@ -232,6 +232,106 @@ fn starface_restart(backend: Backend) {
     terminate(&w, d);
 }
 
+/// Back-to-back appointments keep DND on: one write at the first start, one at the last end,
+/// nothing in between.
+fn back_to_back(backend: Backend) {
+    let mut w = World::new(backend);
+    let start = second_ahead(1);
+    w.calendars.add(ALICE, busy(start, start + 2, "One"));
+    w.calendars.add(ALICE, busy(start + 2, start + 4, "Two"));
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(8), || w.pbx.writes().len() >= 2),
+        "{}",
+        d.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let writes = w.pbx.writes();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    let (on, off) = (
+        latency(start, writes[0].at),
+        latency(start + 4, writes[1].at),
+    );
+    assert!(writes[0].body.contains("\"doNotDisturb\":true"));
+    assert!(writes[1].body.contains("\"doNotDisturb\":false"));
+    assert!(
+        on < Duration::from_secs(1) && off < Duration::from_secs(1),
+        "{on:?} {off:?}"
+    );
+    terminate(&w, d);
+}
+
+/// Polls that find nothing new write nothing, and read the PBX only for what is ours (here
+/// alice's DND, once per poll); a new appointment found by a poll is applied by it.
+fn idle_polls(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("sync.poll_interval_secs", "1");
+    let (t, _) = now();
+    w.calendars.add(ALICE, busy(t - 60, t + 3600, "Workshop"));
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    w.pbx.reset_records();
+    let polls_before = w.exchange_requests();
+    std::thread::sleep(Duration::from_millis(3200));
+    let polls = w.exchange_requests() - polls_before;
+    let requests = w.pbx.requests();
+    eprintln!(
+        "{backend:?}: {polls} idle poll(s): {} PBX write(s), PBX requests {requests:?}",
+        w.pbx_writes()
+    );
+    assert!(polls >= 2, "polled {polls} times");
+    assert_eq!(w.pbx_writes(), 0, "{:?}", w.pbx.writes());
+    let phoneconfig = w.pbx.request_count("GET /rest/users/{id}/phoneconfig");
+    assert!(
+        (polls - 1..=polls + 1).contains(&phoneconfig),
+        "{phoneconfig} DND reads in {polls} polls: {requests:?}"
+    );
+    assert_eq!(
+        w.pbx.request_count("GET /rest/redirects"),
+        0,
+        "{requests:?}"
+    );
+
+    // Bob gets an appointment that is running already: the next poll switches.
+    w.calendars.add(BOB, busy(t - 60, t + 3600, "Late entry"));
+    assert!(
+        d.wait_for(Duration::from_secs(3), || w.pbx.dnd(BOB_ID) == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    terminate(&w, d);
+}
+
+/// STARFACE down when the daemon starts: one error (not one per second), the daemon keeps
+/// running and still stops cleanly on SIGTERM.
+fn starface_down_at_start(backend: Backend) {
+    let mut w = World::new(backend);
+    w.stop_pbx();
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(5), || d.stderr().contains("ERROR")),
+        "{}",
+        d.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut d = d;
+    d.signal("TERM");
+    let out = d
+        .wait_exit(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("still running 5 s after SIGTERM:\n{}", d.stderr()));
+    w.assert_no_secrets(&out);
+    assert_eq!(out.code, 0, "{out}");
+    let errors = out.log_lines("ERROR");
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(errors[0].contains("retrying in"), "{out}");
+    assert!(!errors[0].contains("STARFACE: STARFACE"), "{out}");
+}
+
 #[test]
 fn boundary_ews() {
     boundary(Backend::Ews);
@@ -260,4 +360,19 @@ fn sighup_with_a_valid_config_takes_it() {
 #[test]
 fn starface_restart_mid_run() {
     starface_restart(Backend::Ews);
+}
+
+#[test]
+fn back_to_back_appointments_do_not_flicker() {
+    back_to_back(Backend::EwsCalendar);
+}
+
+#[test]
+fn idle_polls_write_nothing() {
+    idle_polls(Backend::Ews);
+}
+
+#[test]
+fn starface_down_at_start_then_sigterm() {
+    starface_down_at_start(Backend::Graph);
 }

@@ -48,7 +48,10 @@ pub const CLIENT_SECRET: &str = "Xy8Q~client-secret-b0d4";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// EWS with the availability lookup (GetUserAvailability).
     Ews,
+    /// EWS with the calendar lookup (FindItem per mailbox).
+    EwsCalendar,
     Graph,
 }
 
@@ -189,6 +192,8 @@ pub struct World {
     graph_server: Server,
     /// `section.key` → TOML value text, in the order written.
     settings: Vec<(String, String)>,
+    /// Environment variables for the binary.
+    env: Vec<(String, String)>,
     dir: TempDir,
     runs: usize,
 }
@@ -226,7 +231,7 @@ impl World {
         let client_secret = secret("client.secret", CLIENT_SECRET);
         let path = |p: &Path| quote(&p.display().to_string());
         let mut settings: Vec<(&str, String)> = match backend {
-            Backend::Ews => vec![
+            Backend::Ews | Backend::EwsCalendar => vec![
                 ("exchange.backend", quote("ews")),
                 (
                     "exchange.url",
@@ -235,7 +240,14 @@ impl World {
                 ("exchange.auth", quote("basic")),
                 ("exchange.username", quote(EWS_USER)),
                 ("exchange.password_file", path(&ews_secret)),
-                ("exchange.lookup", quote("availability")),
+                (
+                    "exchange.lookup",
+                    quote(if backend == Backend::Ews {
+                        "availability"
+                    } else {
+                        "calendar"
+                    }),
+                ),
             ],
             Backend::Graph => vec![
                 ("exchange.backend", quote("graph")),
@@ -278,6 +290,7 @@ impl World {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
+            env: Vec::new(),
             dir,
             runs: 0,
         }
@@ -290,6 +303,18 @@ impl World {
             Some(entry) => entry.1 = value.to_string(),
             None => self.settings.push((key.to_string(), value.to_string())),
         }
+        self
+    }
+
+    pub fn remove(&mut self, key: &str) -> &mut Self {
+        self.settings.retain(|(k, _)| k != key);
+        self
+    }
+
+    /// Sets an environment variable for the binary's next runs.
+    pub fn env(&mut self, name: &str, value: &str) -> &mut Self {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -399,6 +424,7 @@ impl World {
         all.push(config.display().to_string());
         let process = Command::new(BIN)
             .args(&all)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(fs::File::create(&out).expect("stdout file"))
             .stderr(fs::File::create(&err).expect("stderr file"))
@@ -440,7 +466,7 @@ impl World {
     /// Requests the calendar source received (EWS requests, or Graph calendarView requests).
     pub fn exchange_requests(&self) -> usize {
         match self.backend {
-            Backend::Ews => self.ews.request_count(),
+            Backend::Ews | Backend::EwsCalendar => self.ews.request_count(),
             Backend::Graph => self.graph.inner_requests().len(),
         }
     }
