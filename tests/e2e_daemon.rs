@@ -63,7 +63,7 @@ fn terminate(w: &World, mut d: Running) -> Output {
 fn boundary(backend: Backend) {
     let mut w = World::new(backend);
     w.set("chat.set_presence", "true");
-    let start = second_ahead(2);
+    let start = second_ahead(3);
     let end = start + 2;
     w.calendars.add(ALICE, busy(start, end, "Stand-up"));
     let d = w.start_daemon();
@@ -236,7 +236,7 @@ fn starface_restart(backend: Backend) {
 /// nothing in between.
 fn back_to_back(backend: Backend) {
     let mut w = World::new(backend);
-    let start = second_ahead(1);
+    let start = second_ahead(2);
     w.calendars.add(ALICE, busy(start, start + 2, "One"));
     w.calendars.add(ALICE, busy(start + 2, start + 4, "Two"));
     let d = w.start_daemon();
@@ -332,6 +332,42 @@ fn starface_down_at_start(backend: Backend) {
     assert!(!errors[0].contains("STARFACE: STARFACE"), "{out}");
 }
 
+/// SIGTERM while Exchange is slow to answer a poll: the read is left behind, the daemon saves,
+/// logs out and exits within 5 s (not after the 10 s Exchange timeout).
+fn sigterm_slow_exchange(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("sync.poll_interval_secs", "1");
+    let (t, _) = now();
+    w.calendars.add(ALICE, busy(t - 60, t + 3600, "Workshop"));
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    // From now on every answer comes 16 bytes per 100 ms: far beyond the timeout.
+    w.ews.drip(100, Duration::from_millis(100));
+    let polls = w.exchange_requests();
+    assert!(
+        d.wait_for(Duration::from_secs(3), || w.exchange_requests() > polls),
+        "{}",
+        d.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let signalled = std::time::Instant::now();
+    let out = terminate(&w, d);
+    eprintln!(
+        "exit {:?} after SIGTERM during a slow read",
+        signalled.elapsed()
+    );
+    assert!(signalled.elapsed() < Duration::from_secs(5), "{out}");
+    let state = w.state().expect("state file");
+    assert!(
+        state.contains(ALICE) && state.contains("\"ours\":true"),
+        "{state}"
+    );
+}
+
 #[test]
 fn boundary_ews() {
     boundary(Backend::Ews);
@@ -375,4 +411,9 @@ fn idle_polls_write_nothing() {
 #[test]
 fn starface_down_at_start_then_sigterm() {
     starface_down_at_start(Backend::Graph);
+}
+
+#[test]
+fn sigterm_during_a_slow_exchange_read() {
+    sigterm_slow_exchange(Backend::Ews);
 }
