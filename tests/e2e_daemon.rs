@@ -46,11 +46,15 @@ fn wait_first_poll(w: &World, d: &Running) {
 }
 
 /// Stops the daemon with SIGTERM and checks the contract: exit 0 within 5 s, logged out.
-fn terminate(w: &World, mut d: Running) -> Output {
-    d.signal("TERM");
+fn terminate(w: &World, d: Running) -> Output {
+    stop_with(w, d, "TERM")
+}
+
+fn stop_with(w: &World, mut d: Running, signal: &str) -> Output {
+    d.signal(signal);
     let out = d
         .wait_exit(Duration::from_secs(5))
-        .unwrap_or_else(|| panic!("still running 5 s after SIGTERM:\n{}", d.stderr()));
+        .unwrap_or_else(|| panic!("still running 5 s after SIG{signal}:\n{}", d.stderr()));
     w.assert_no_secrets(&out);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(w.pbx.active_tokens(), 0, "logged out:\n{out}");
@@ -66,9 +70,12 @@ fn boundary(backend: Backend) {
     let start = second_ahead(3);
     let end = start + 2;
     w.calendars.add(ALICE, busy(start, end, "Stand-up"));
+    w.calendars
+        .add(CAROL, SimAppointment::new(start, end, Oof, "Dentist"));
     let d = w.start_daemon();
     wait_first_poll(&w, &d);
     assert_eq!(w.pbx.dnd(ALICE_ID), Some(false), "not before the start");
+    assert_eq!(w.pbx.redirect_enabled("ext-3"), Some(false));
     let polls = w.exchange_requests();
 
     assert!(
@@ -85,12 +92,21 @@ fn boundary(backend: Backend) {
     let writes = w.pbx.writes();
     let dnd: Vec<_> = writes
         .iter()
-        .filter(|w| w.path.ends_with("/phoneconfig"))
+        .filter(|w| w.path == format!("/rest/users/{ALICE_ID}/phoneconfig"))
         .collect();
     assert_eq!(dnd.len(), 2, "{writes:?}");
     let on = latency(start, dnd[0].at);
     let off = latency(end, dnd[1].at);
     eprintln!("{backend:?}: boundary latency: on {on:?}, off {off:?}");
+    // Carol's forwarding switched at the same seconds.
+    let fwd: Vec<_> = writes
+        .iter()
+        .filter(|w| w.path == "/rest/redirects/ext-3")
+        .collect();
+    assert_eq!(fwd.len(), 2, "{writes:?}");
+    assert!(latency(start, fwd[0].at) < Duration::from_secs(1));
+    assert!(latency(end, fwd[1].at) < Duration::from_secs(1));
+    assert_eq!(w.pbx.redirect_enabled("ext-3"), Some(false));
     assert!(
         dnd[0].body.contains("\"doNotDisturb\":true"),
         "{:?}",
@@ -105,7 +121,15 @@ fn boundary(backend: Backend) {
         .iter()
         .map(|c| c.presence.clone())
         .collect();
-    assert_eq!(presences, ["DO_NOT_DISTURB", "AVAILABLE"]);
+    let alice_presences: Vec<String> = w
+        .pbx
+        .chat_calls()
+        .iter()
+        .filter(|c| c.account_id == ALICE_ID)
+        .map(|c| c.presence.clone())
+        .collect();
+    assert_eq!(alice_presences, ["DO_NOT_DISTURB", "AVAILABLE"]);
+    assert_eq!(presences.len(), 4, "{presences:?}");
     assert_eq!(w.exchange_requests(), polls, "no poll in between");
     let out = terminate(&w, d);
     assert!(
@@ -117,7 +141,7 @@ fn boundary(backend: Backend) {
 
 /// SIGTERM in the middle of an appointment: exit 0 within 5 s, the state saved (the DND is
 /// ours), logged out; a `once` after the appointment switches it back from that state.
-fn sigterm(backend: Backend) {
+fn sigterm(backend: Backend, signal: &str) {
     let mut w = World::new(backend);
     let (t, _) = now();
     w.calendars.add(ALICE, busy(t - 60, t + 3600, "Workshop"));
@@ -127,7 +151,7 @@ fn sigterm(backend: Backend) {
         "DND not on:\n{}",
         d.stderr()
     );
-    terminate(&w, d);
+    stop_with(&w, d, signal);
     let state = w.state().expect("the state was saved");
     assert!(
         state.contains(ALICE) && state.contains("\"ours\":true"),
@@ -368,6 +392,105 @@ fn sigterm_slow_exchange(backend: Backend) {
     );
 }
 
+/// Exchange answers the first poll with 503 and a short Retry-After: the daemon waits that long
+/// and polls again (not its 30 s default back-off).
+fn exchange_retry_after(backend: Backend) {
+    let mut w = World::new(backend);
+    let (t, _) = now();
+    w.calendars.add(ALICE, busy(t - 60, t + 3600, "Workshop"));
+    match backend {
+        Backend::Graph => w.graph.unavailable_next(1, Some(2)),
+        _ => w.ews.unavailable(1, 503, Some(2)),
+    }
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(6), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    let out = terminate(&w, d);
+    assert!(out.stderr.contains("retrying in 2 s"), "{out}");
+}
+
+/// The Graph token is revoked while the daemon runs: it fetches a new one and goes on.
+fn graph_token_revoked(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("sync.poll_interval_secs", "1");
+    let (t, _) = now();
+    w.calendars.add(ALICE, busy(t - 60, t + 3600, "Workshop"));
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    let tokens = w.token.request_count();
+    w.token.revoke_all();
+    w.calendars.add(BOB, busy(t - 60, t + 3600, "Workshop"));
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(BOB_ID) == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    assert!(w.token.request_count() > tokens, "a new token was fetched");
+    terminate(&w, d);
+}
+
+/// Each poll replaces the calendars: an appointment deleted before its start switches nothing,
+/// one that is cut short switches back at the next poll.
+fn appointments_change_between_polls(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("sync.poll_interval_secs", "1");
+    let (t, _) = now();
+    w.calendars.add(ALICE, busy(t - 60, t + 3600, "Workshop"));
+    w.calendars.add(BOB, busy(t + 4, t + 3600, "Cancelled"));
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(3), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    w.calendars.clear(ALICE);
+    w.calendars.clear(BOB);
+    assert!(
+        d.wait_for(Duration::from_secs(3), || w.pbx.dnd(ALICE_ID)
+            == Some(false)),
+        "{}",
+        d.stderr()
+    );
+    let rest = Duration::from_secs((t + 5 - now().0).max(0) as u64);
+    std::thread::sleep(rest);
+    assert_eq!(w.pbx.dnd(BOB_ID), Some(false), "a deleted appointment");
+    terminate(&w, d);
+}
+
+/// The daemon is the default command, and a corrupt state file is moved aside at its start.
+fn default_command_and_corrupt_state(backend: Backend) {
+    let mut w = World::new(backend);
+    let (t, _) = now();
+    w.calendars.add(ALICE, busy(t - 60, t + 3600, "Workshop"));
+    std::fs::write(w.state_path(), "not json").expect("write garbage");
+    let d = w.start_with(&[]);
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    let out = terminate(&w, d);
+    assert!(out.stderr.contains("corrupt"), "{out}");
+    let aside = std::fs::read_dir(w.state_dir())
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("state.json.corrupt-")
+        })
+        .count();
+    assert_eq!(aside, 1);
+    assert!(w.state().expect("state").contains(ALICE));
+}
+
 #[test]
 fn boundary_ews() {
     boundary(Backend::Ews);
@@ -380,7 +503,12 @@ fn boundary_graph() {
 
 #[test]
 fn sigterm_saves_state_and_logs_out() {
-    sigterm(Backend::Ews);
+    sigterm(Backend::Ews, "TERM");
+}
+
+#[test]
+fn sigint_likewise() {
+    sigterm(Backend::Graph, "INT");
 }
 
 #[test]
@@ -416,4 +544,29 @@ fn starface_down_at_start_then_sigterm() {
 #[test]
 fn sigterm_during_a_slow_exchange_read() {
     sigterm_slow_exchange(Backend::Ews);
+}
+
+#[test]
+fn exchange_retry_after_is_honoured() {
+    exchange_retry_after(Backend::Ews);
+}
+
+#[test]
+fn graph_retry_after_is_honoured() {
+    exchange_retry_after(Backend::Graph);
+}
+
+#[test]
+fn graph_token_revoked_mid_run() {
+    graph_token_revoked(Backend::Graph);
+}
+
+#[test]
+fn polls_replace_the_calendars() {
+    appointments_change_between_polls(Backend::EwsCalendar);
+}
+
+#[test]
+fn default_command_with_a_corrupt_state_file() {
+    default_command_and_corrupt_state(Backend::Ews);
 }

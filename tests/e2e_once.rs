@@ -330,6 +330,34 @@ fn chat(backend: Backend) {
             Some(("DO_NOT_DISTURB", "First")),
         ),
         (
+            "dominant tie: then later end",
+            BOTH,
+            vec![
+                appt(START, "2026-12-01T10:00:00Z", Busy, "Short"),
+                a(Busy, "Long"),
+            ],
+            "dnd",
+            Some(("DO_NOT_DISTURB", "Long")),
+        ),
+        (
+            "dominant: busy over tentative, whatever the order",
+            BOTH,
+            vec![a(Tentative, "Maybe"), later(Busy, "Sure")],
+            "dnd",
+            Some(("DO_NOT_DISTURB", "Sure")),
+        ),
+        (
+            "joined by start, then end",
+            JOIN,
+            vec![
+                a(Busy, "Long"),
+                appt(START, "2026-12-01T10:00:00Z", Free, "Short"),
+                later(Tentative, "Later"),
+            ],
+            "dnd",
+            Some(("DO_NOT_DISTURB", "Short | Long | Later")),
+        ),
+        (
             "private text",
             BOTH,
             vec![a(Busy, "Doctor").private()],
@@ -767,6 +795,11 @@ fn corrupt_state(backend: Backend) {
     w.calendars
         .add(ALICE, appt(START, END, Busy, "Weekly sync"));
     fs::write(w.state_path(), "{\"version\":1,\"users\":{\"1\":").expect("write garbage");
+    // A dry run reports it and leaves it where it is.
+    let out = w.once(AT, &["--dry-run"]);
+    out.expect_code(0);
+    assert!(out.stderr.contains("corrupt"), "{out}");
+    assert_eq!(fs::read_dir(w.state_dir()).expect("list").count(), 1);
     let before = unix_now();
     let out = w.once(AT, &[]);
     let after = unix_now();
@@ -1119,6 +1152,89 @@ fn other_redirects_untouched(backend: Backend) {
     }
 }
 
+/// Redirects on numbers that are not in the user's number list: up to 6 digits and not starting
+/// with `+` or `0` count as internal, others as external; an external number matches with any
+/// prefix in front.
+fn number_classification(backend: Backend) {
+    let pbx = standard_pbx();
+    let phone = || SimDestination::Phone("0800".into());
+    let always = SimTrigger::Always;
+    pbx.redirect("short", ALICE_ID, "2999", always, phone(), false)
+        .redirect("zero", ALICE_ID, "0721999888", always, phone(), false)
+        .redirect("plus", ALICE_ID, "+12", always, phone(), false)
+        .redirect("long", ALICE_ID, "1234567", always, phone(), false)
+        .redirect(
+            "prefixed",
+            ALICE_ID,
+            "00 49 721 12345601",
+            always,
+            phone(),
+            false,
+        );
+    let mut w = World::with_pbx(backend, pbx);
+    w.calendars.add(ALICE, appt(START, END, Oof, "Trip"));
+    w.once(AT, &[]).expect_code(0);
+    let on = |id: &str| w.pbx.redirect_enabled(id) == Some(true);
+    let got: Vec<(&str, bool)> = [
+        "ext-1", "int-1", "short", "zero", "plus", "long", "prefixed",
+    ]
+    .into_iter()
+    .map(|id| (id, on(id)))
+    .collect();
+    assert_eq!(
+        got,
+        [
+            ("ext-1", true),
+            ("int-1", false),
+            ("short", false),
+            ("zero", true),
+            ("plus", true),
+            ("long", true),
+            ("prefixed", true),
+        ]
+    );
+}
+
+/// The PBX goes away in the middle of a run: what was done is kept in the state file, the rest
+/// fails (exit 1); the next run finishes the job, and the end switches everything back.
+fn pbx_dies_mid_run(backend: Backend) {
+    let mut w = World::new(backend);
+    for email in [ALICE, BOB, CAROL] {
+        w.calendars.add(email, appt(START, END, Busy, "Sync"));
+    }
+    w.pbx.set_delay(Duration::from_millis(50));
+    let pbx = w.pbx.clone();
+    let killer = std::thread::spawn(move || {
+        for _ in 0..5000 {
+            if !pbx.writes().is_empty() {
+                pbx.set_down(true);
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    });
+    let out = w.once(AT, &[]);
+    assert!(killer.join().expect("killer"), "no write seen");
+    out.expect_code(1);
+    let on: Vec<i64> = [ALICE_ID, BOB_ID, CAROL_ID]
+        .into_iter()
+        .filter(|id| w.pbx.dnd(*id) == Some(true))
+        .collect();
+    assert_eq!(on.len(), 1, "{out}");
+    let state = w.state().expect("the state file was saved");
+    assert!(state.contains(&format!("\"{}\":", on[0])), "{state}");
+
+    w.pbx.clear_faults();
+    w.pbx.reset_records();
+    w.once(AT, &[]).expect_code(0);
+    assert_eq!(w.pbx.writes().len(), 2, "only the two left");
+    w.once(END, &[]).expect_code(0);
+    for id in [ALICE_ID, BOB_ID, CAROL_ID] {
+        assert_eq!(w.pbx.dnd(id), Some(false), "user {id}");
+    }
+}
+
 /// A user who leaves the group while something of ours is on gets it switched back.
 fn member_leaves_group(backend: Backend) {
     let mut w = World::new(backend);
@@ -1257,6 +1373,62 @@ fn env_secret_and_active_directory() {
     assert_eq!(out.code, 2, "an empty variable is no secret:\n{out}");
 }
 
+/// `log.file`: the log goes to the file (appended), and nothing to stderr.
+fn log_file() {
+    let mut w = World::new(Backend::Ews);
+    let log = w.dir().join("ess.log");
+    w.set("log.file", &format!("{:?}", log.display().to_string()));
+    w.calendars
+        .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+    let out = w.once(AT, &[]);
+    out.expect_code(0);
+    assert_eq!(out.stderr, "");
+    let text = fs::read_to_string(&log).expect("log file");
+    assert!(text.contains("alice@example.com: DND on"), "{text}");
+    w.once(END, &[]).expect_code(0);
+    let text = fs::read_to_string(&log).expect("log file");
+    assert!(
+        text.contains("alice@example.com: DND on"),
+        "appended: {text}"
+    );
+    assert!(text.contains("alice@example.com: DND off"), "{text}");
+    w.assert_no_secrets(&Output {
+        code: 0,
+        stdout: String::new(),
+        stderr: text,
+        elapsed: Duration::ZERO,
+    });
+}
+
+/// `--help`, `--version`, and usage errors.
+fn command_line() {
+    let mut w = World::new(Backend::Ews);
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["--help"], 0, "usage"),
+        (&["--version"], 0, "exchange-status-sync 0."),
+        (&["once", "--at", "2026-12-01T09:30:00"], 2, "--at"),
+        (&["check", "--dry-run"], 2, "--dry-run"),
+        (&["start"], 2, "start"),
+    ];
+    for (args, code, says) in cases {
+        let out = w.run_with(args, Duration::from_secs(10));
+        assert_eq!(out.code, *code, "{args:?}:\n{out}");
+        assert!(
+            out.stdout.contains(says) || out.stderr.contains(says),
+            "{args:?}:\n{out}"
+        );
+    }
+    let missing = w.dir().join("nope.toml");
+    let out = std::process::Command::new(BIN)
+        .args(["once", "-c", &missing.display().to_string()])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nope.toml"), "{stderr}");
+    assert_eq!(w.pbx.logins(), 0);
+}
+
 macro_rules! every_backend {
     ($($name:ident),* $(,)?) => {
         mod ews {
@@ -1300,6 +1472,8 @@ every_backend!(
     unreachable,
     unknown_fields_kept,
     other_redirects_untouched,
+    number_classification,
+    pbx_dies_mid_run,
     member_leaves_group,
     many_users,
     directory_oddities,
@@ -1313,6 +1487,16 @@ fn ews_server_busy_inside_200() {
 #[test]
 fn at_with_an_offset() {
     at_with_offset();
+}
+
+#[test]
+fn log_to_a_file() {
+    log_file();
+}
+
+#[test]
+fn command_line_basics() {
+    command_line();
 }
 
 #[test]

@@ -411,8 +411,13 @@ impl World {
 
     /// Starts `run` in the background.
     pub fn start_daemon(&mut self) -> Running {
+        self.start_with(&["run"])
+    }
+
+    /// Starts the binary with `args` (and `-c`) in the background.
+    pub fn start_with(&mut self, args: &[&str]) -> Running {
         let config = self.write_config();
-        self.spawn(&config, &["run"])
+        self.spawn(&config, args)
     }
 
     fn spawn(&mut self, config: &Path, args: &[&str]) -> Running {
