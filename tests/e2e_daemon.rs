@@ -85,9 +85,16 @@ fn boundary(backend: Backend) {
     );
     assert!(
         d.wait_for(Duration::from_secs(5), || w.pbx.dnd(ALICE_ID)
-            == Some(false)),
-        "DND not off:\n{}",
+            == Some(false)
+            && w.pbx.redirect_enabled("ext-3") == Some(false)),
+        "DND or forwarding not off:\n{}",
         d.stderr()
+    );
+    // The chat calls come last in each user's pass.
+    assert!(
+        d.wait_for(Duration::from_secs(2), || w.pbx.chat_calls().len() >= 4),
+        "{:?}",
+        w.pbx.chat_calls()
     );
     let writes = w.pbx.writes();
     let dnd: Vec<_> = writes

@@ -1202,7 +1202,7 @@ fn pbx_dies_mid_run(backend: Backend) {
     for email in [ALICE, BOB, CAROL] {
         w.calendars.add(email, appt(START, END, Busy, "Sync"));
     }
-    w.pbx.set_delay(Duration::from_millis(50));
+    w.pbx.set_delay(Duration::from_millis(200));
     let pbx = w.pbx.clone();
     let killer = std::thread::spawn(move || {
         for _ in 0..5000 {
