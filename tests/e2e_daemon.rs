@@ -498,6 +498,63 @@ fn default_command_and_corrupt_state(backend: Backend) {
     assert!(w.state().expect("state").contains(ALICE));
 }
 
+/// Exchange goes down after the first poll: the last calendars are kept, so an appointment's
+/// end still switches back at its boundary.
+fn exchange_down_keeps_last_calendars(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("sync.poll_interval_secs", "1");
+    let (t, _) = now();
+    let end = t + 4;
+    w.calendars.add(ALICE, busy(t - 60, end, "Workshop"));
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(3), || w.pbx.dnd(ALICE_ID) == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    match backend {
+        Backend::Graph => w.graph.unavailable_next(1000, Some(1)),
+        _ => w.ews.unavailable(1000, 503, Some(1)),
+    }
+    assert!(
+        d.wait_for(Duration::from_secs(6), || w.pbx.dnd(ALICE_ID)
+            == Some(false)),
+        "{}",
+        d.stderr()
+    );
+    let off = w.pbx.writes().last().map(|x| latency(end, x.at));
+    eprintln!("{backend:?}: switched off {off:?} after the end, Exchange down");
+    assert!(off.is_some_and(|l| l < Duration::from_secs(1)), "{off:?}");
+    let out = terminate(&w, d);
+    assert_eq!(
+        out.log_lines("ERROR").len(),
+        1,
+        "Exchange's failure is logged once:\n{out}"
+    );
+}
+
+/// A daemon started while Exchange is down, in the middle of a meeting whose DND a `once`
+/// switched on: without calendars it does not act, so the DND stays on.
+fn started_while_exchange_down(backend: Backend) {
+    let mut w = World::new(backend);
+    let (t, _) = now();
+    w.calendars.add(ALICE, busy(t - 60, t + 3600, "Workshop"));
+    let at = ess_sim::calendar::format_utc(t) + "Z";
+    w.once(&at, &[]).expect_code(0);
+    assert_eq!(w.pbx.dnd(ALICE_ID), Some(true));
+    match backend {
+        Backend::Graph => w.graph.unavailable_next(1000, Some(1)),
+        _ => w.ews.unavailable(1000, 503, Some(1)),
+    }
+    w.pbx.reset_records();
+    let d = w.start_daemon();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(w.pbx.dnd(ALICE_ID), Some(true), "{}", d.stderr());
+    assert_eq!(w.pbx.writes(), vec![]);
+    terminate(&w, d);
+    assert!(w.state().expect("state").contains(ALICE));
+}
+
 #[test]
 fn boundary_ews() {
     boundary(Backend::Ews);
@@ -576,4 +633,14 @@ fn polls_replace_the_calendars() {
 #[test]
 fn default_command_with_a_corrupt_state_file() {
     default_command_and_corrupt_state(Backend::Ews);
+}
+
+#[test]
+fn exchange_down_after_the_first_poll() {
+    exchange_down_keeps_last_calendars(Backend::Ews);
+}
+
+#[test]
+fn started_while_exchange_is_down() {
+    started_while_exchange_down(Backend::Graph);
 }

@@ -124,6 +124,13 @@ fn rules(backend: Backend) {
             "ext",
         ),
         ("no space", &[], a(Free, "Meeting(DND)"), "dnd"),
+        ("no space between", &[], a(Busy, "Meeting(DND)(No DND)"), ""),
+        (
+            "keywords only",
+            &[],
+            a(Free, "(Call forwarding)(Ruhe)"),
+            "dnd ext",
+        ),
         ("spaces around", &[], a(Free, "Meeting  ( DND)"), ""),
         ("trailing spaces", &[], a(Free, "Meeting (DND)  "), "dnd"),
         (
@@ -405,6 +412,13 @@ fn chat(backend: Backend) {
         ),
         ("chat off", &[], vec![a(Busy, "Weekly sync")], "dnd", None),
         ("no appointment, no call", BOTH, vec![], "", None),
+        (
+            "keywords only: neutral, no call",
+            BOTH,
+            vec![a(Free, "(DND)")],
+            "dnd",
+            None,
+        ),
         ("NoData: no call", BOTH, vec![a(NoData, "Hidden")], "", None),
     ];
     for (name, config, appointments, on, chat) in cases {
@@ -738,6 +752,19 @@ fn server_busy_inside_200() {
     out.expect_code(0);
     assert_eq!(seen(&w, ALICE_ID).on, "dnd");
     assert_eq!(w.ews.request_count(), 2);
+}
+
+/// `once` retries a throttled request at most 3 times.
+fn three_retries() {
+    for (busy, code) in [(3, 0), (4, 1)] {
+        let mut w = World::new(Backend::Ews);
+        w.calendars
+            .add(ALICE, appt(START, END, Busy, "Weekly sync"));
+        w.ews.server_busy(busy, Some(100), true);
+        let out = w.once(AT, &[]);
+        assert_eq!(out.code, code, "{busy} busy answers:\n{out}");
+        assert_eq!(w.ews.request_count(), 4, "{out}");
+    }
 }
 
 /// A wait past the 60 s budget is not started: exit 1 at once, nothing written, logged out.
@@ -1356,6 +1383,38 @@ fn config_errors() {
     assert_eq!(out.code, 2, "{out}");
 }
 
+/// Configurations that work but deserve a warning: a key the backend does not use, a secret
+/// in a config file others can read.
+fn config_warnings() {
+    let mut w = World::new(Backend::Graph);
+    w.calendars.add(ALICE, appt(START, END, Busy, "Sync"));
+    w.set("exchange.username", "\"svc@example.com\"");
+    let out = w.once(AT, &[]);
+    out.expect_code(0);
+    assert!(
+        out.log_lines("WARN").iter().any(|l| l.contains("username")),
+        "{out}"
+    );
+
+    let mut w = World::new(Backend::Ews);
+    w.calendars.add(ALICE, appt(START, END, Busy, "Sync"));
+    w.remove("starface.password_file");
+    w.set("starface.password", &format!("{SF_PASSWORD:?}"));
+    w.config_mode = 0o644;
+    let out = w.once(AT, &[]);
+    out.expect_code(0);
+    assert!(
+        out.log_lines("WARN")
+            .iter()
+            .any(|l| l.contains("config.toml")),
+        "{out}"
+    );
+    assert_eq!(seen(&w, ALICE_ID).on, "dnd");
+    w.config_mode = 0o600;
+    let out = w.once(END, &[]);
+    assert!(out.log_lines("WARN").is_empty(), "{out}");
+}
+
 /// A secret from an environment variable, and an Active Directory API user.
 fn env_secret_and_active_directory() {
     let pbx = standard_pbx();
@@ -1485,6 +1544,11 @@ fn ews_server_busy_inside_200() {
 }
 
 #[test]
+fn ews_at_most_three_retries() {
+    three_retries();
+}
+
+#[test]
 fn at_with_an_offset() {
     at_with_offset();
 }
@@ -1497,6 +1561,11 @@ fn log_to_a_file() {
 #[test]
 fn command_line_basics() {
     command_line();
+}
+
+#[test]
+fn configuration_warnings() {
+    config_warnings();
 }
 
 #[test]

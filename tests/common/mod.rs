@@ -194,6 +194,8 @@ pub struct World {
     settings: Vec<(String, String)>,
     /// Environment variables for the binary.
     env: Vec<(String, String)>,
+    /// The mode config.toml is written with.
+    pub config_mode: u32,
     dir: TempDir,
     runs: usize,
 }
@@ -291,6 +293,7 @@ impl World {
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
             env: Vec::new(),
+            config_mode: 0o600,
             dir,
             runs: 0,
         }
@@ -342,11 +345,12 @@ impl World {
         text
     }
 
-    /// Writes config.toml (mode 0600) and returns its path.
+    /// Writes config.toml (with `config_mode`) and returns its path.
     pub fn write_config(&self) -> PathBuf {
         let path = self.dir.0.join("config.toml");
         fs::write(&path, self.config_text()).expect("write config.toml");
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod 600");
+        fs::set_permissions(&path, fs::Permissions::from_mode(self.config_mode))
+            .expect("chmod config.toml");
         path
     }
 
