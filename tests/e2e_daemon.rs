@@ -555,6 +555,79 @@ fn started_while_exchange_down(backend: Backend) {
     assert!(w.state().expect("state").contains(ALICE));
 }
 
+/// SIGTERM while a slow PBX is being written to: the write in flight finishes, the rest of the
+/// pass is skipped, and the state file matches the PBX exactly (every DND that is on is
+/// recorded as ours, no other); all within 5 s.
+fn sigterm_during_slow_pbx(backend: Backend) {
+    let mut w = World::new(backend);
+    let (t, _) = now();
+    for email in [ALICE, BOB, CAROL] {
+        w.calendars.add(email, busy(t - 60, t + 3600, "Workshop"));
+    }
+    w.pbx.set_delay(Duration::from_millis(400));
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(10), || !w.pbx.writes().is_empty()),
+        "{}",
+        d.stderr()
+    );
+    let signalled = std::time::Instant::now();
+    let out = terminate(&w, d);
+    eprintln!(
+        "exit {:?} after SIGTERM during a slow pass",
+        signalled.elapsed()
+    );
+    let state = w.state().unwrap_or_default();
+    let on: Vec<i64> = [ALICE_ID, BOB_ID, CAROL_ID]
+        .into_iter()
+        .filter(|id| w.pbx.dnd(*id) == Some(true))
+        .collect();
+    assert!(on.len() < 3, "the pass was cut short:\n{out}");
+    for id in [ALICE_ID, BOB_ID, CAROL_ID] {
+        assert_eq!(
+            state.contains(&format!("\"{id}\":")),
+            on.contains(&id),
+            "user {id}: state {state}\n{out}"
+        );
+    }
+}
+
+/// 100 users whose appointments start at the same second: how long until the last write.
+fn many_at_one_boundary(backend: Backend) {
+    const N: i64 = 100;
+    let pbx = empty_pbx();
+    for id in 1..=N {
+        person(&pbx, id, &format!("user{id}"), &format!("0171555{id:04}"));
+    }
+    pbx.group(10, GROUP, &(1..=N).collect::<Vec<_>>());
+    let mut w = World::with_pbx(backend, pbx);
+    let start = second_ahead(3);
+    for id in 1..=N {
+        w.calendars.add(
+            &format!("user{id}@example.com"),
+            busy(start, start + 60, "All hands"),
+        );
+    }
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(10), || w.pbx.writes().len()
+            >= N as usize),
+        "{}",
+        d.stderr()
+    );
+    let writes = w.pbx.writes();
+    let first = latency(start, writes[0].at);
+    let last = latency(start, writes[writes.len() - 1].at);
+    eprintln!(
+        "{backend:?}: {N} users at one boundary: first write after {first:?}, last after {last:?}"
+    );
+    assert!(writes
+        .iter()
+        .all(|x| x.at >= UNIX_EPOCH + Duration::from_secs(start as u64)));
+    assert!(first < Duration::from_secs(1), "{first:?}");
+    terminate(&w, d);
+}
+
 #[test]
 fn boundary_ews() {
     boundary(Backend::Ews);
@@ -643,4 +716,14 @@ fn exchange_down_after_the_first_poll() {
 #[test]
 fn started_while_exchange_is_down() {
     started_while_exchange_down(Backend::Graph);
+}
+
+#[test]
+fn sigterm_during_a_slow_pass_keeps_state_and_pbx_in_step() {
+    sigterm_during_slow_pbx(Backend::Ews);
+}
+
+#[test]
+fn a_hundred_users_at_one_boundary() {
+    many_at_one_boundary(Backend::Ews);
 }
