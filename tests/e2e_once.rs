@@ -554,6 +554,39 @@ fn manual_change(backend: Backend) {
     assert_eq!(seen(&w, BOB_ID).on, "ext");
 }
 
+/// Forwarding overrides are per redirect: the user switches off the internal one by hand; the
+/// external one stays ours and goes off at the end, the internal one is not touched again.
+fn manual_change_one_redirect(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("actions.forward_internal_calls", "true");
+    w.calendars.add(BOB, appt(START, END, Oof, "Vacation"));
+    w.once(AT, &[]).expect_code(0);
+    assert_eq!(seen(&w, BOB_ID).on, "ext int");
+    w.pbx.set_redirect_enabled("int-2", false);
+    w.once("2026-12-01T10:00:00Z", &[]).expect_code(0);
+    assert_eq!(seen(&w, BOB_ID).on, "ext");
+    w.pbx.set_redirect_enabled("int-2", true);
+    w.pbx.reset_records();
+    w.once(END, &[]).expect_code(0);
+    assert_eq!(seen(&w, BOB_ID).on, "int", "the user's own is theirs now");
+    let writes: Vec<String> = w.pbx.writes().into_iter().map(|x| x.path).collect();
+    assert_eq!(writes, ["/rest/redirects/ext-2"]);
+}
+
+/// A DND that was on before the appointment is the user's: when they switch it off during the
+/// appointment, we do not switch it on (not ours within the same wanted stretch).
+fn not_ours_then_off(backend: Backend) {
+    let mut w = World::new(backend);
+    w.pbx.set_dnd(ALICE_ID, true);
+    w.calendars.add(ALICE, appt(START, END, Busy, "Sync"));
+    w.once(AT, &[]).expect_code(0);
+    w.pbx.set_dnd(ALICE_ID, false);
+    w.once("2026-12-01T10:00:00Z", &[]).expect_code(0);
+    w.once("2026-12-01T10:15:00Z", &[]).expect_code(0);
+    assert_eq!(seen(&w, ALICE_ID).on, "");
+    assert_eq!(w.pbx_writes(), 0, "{:?}", w.pbx.writes());
+}
+
 /// A user who switches on what we switched off keeps it: the next appointment's end does not
 /// touch it, since it was not ours.
 fn manual_on_after_our_off(backend: Backend) {
@@ -1512,6 +1545,8 @@ every_backend!(
     own_dnd_survives,
     manual_change,
     manual_on_after_our_off,
+    manual_change_one_redirect,
+    not_ours_then_off,
     idle_second_run,
     idle_run_reads_nothing,
     dry_run,
@@ -1541,6 +1576,26 @@ every_backend!(
 #[test]
 fn ews_server_busy_inside_200() {
     server_busy_inside_200();
+}
+
+/// The harness's secret check itself: it must catch each kind of leak it claims to.
+#[test]
+fn the_secret_check_catches_leaks() {
+    let w = World::new(Backend::Ews);
+    let token = "0123456789abcdef".repeat(8);
+    let mut leaks = w.secrets();
+    leaks.push(token);
+    for leak in leaks {
+        let out = Output {
+            code: 0,
+            stdout: String::new(),
+            stderr: format!("2026-12-01T09:30:00Z DEBUG sent {leak} somewhere\n"),
+            elapsed: Duration::ZERO,
+        };
+        let caught =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.assert_no_secrets(&out)));
+        assert!(caught.is_err(), "{leak} not caught");
+    }
 }
 
 #[test]
