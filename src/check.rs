@@ -76,14 +76,14 @@ fn check(config: &Config, services: &mut Services) -> Result<(), Failure> {
     let starface = &mut services.starface;
     starface
         .login()
-        .map_err(|e| Failure::Runtime(format!("STARFACE: {e}")))?;
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
     println!(
         "STARFACE: logged in to {} as {}",
         config.starface.url, config.starface.login
     );
     let directory = starface
         .directory(&config.starface.group)
-        .map_err(|e| Failure::Runtime(format!("STARFACE: {e}")))?;
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
     println!(
         "STARFACE: group '{}' has {} member(s) with an e-mail address",
         config.starface.group,
@@ -104,7 +104,7 @@ fn check(config: &Config, services: &mut Services) -> Result<(), Failure> {
     .map_err(|e| Failure::Runtime(format!("Exchange: {e}")))?;
     let numbers = starface
         .numbers()
-        .map_err(|e| Failure::Runtime(format!("STARFACE: {e}")))?;
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
     let internal = config.actions.forward_internal_calls;
     let mut rows = Vec::new();
     for user in &directory.users {

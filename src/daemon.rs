@@ -2,9 +2,11 @@
 //!
 //! The loop is async (smol) so that it can wait for the next deadline — the next poll, the next
 //! appointment boundary of any user, the end of a back-off — and for signals at the same time.
-//! The blocking work of a tick (HTTP to Exchange and STARFACE) runs on smol's blocking pool;
-//! while it runs, a SIGTERM sets a flag that the pass checks between users, so the operation in
-//! flight finishes, the state is saved, and we log out.
+//! The blocking work of a tick (HTTP to Exchange and STARFACE) runs on smol's blocking pool in
+//! three steps: the directory, the calendar read, the pass. A SIGTERM during the calendar read
+//! leaves the read behind (it changes nothing, and a silent Exchange would otherwise hold the
+//! exit for its whole timeout); during the other steps it sets a flag that the pass checks
+//! between users, so the operation in flight finishes. Then the state is saved and we log out.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -19,11 +21,12 @@ use crate::app::Services;
 use crate::cli::{self, Failure};
 use crate::config::Config;
 use crate::cycle;
-use crate::exchange::NoWait;
-use crate::model::Timestamp;
+use crate::exchange::{CalendarSource, NoWait, SourceError};
+use crate::model::{Timestamp, Window};
 use crate::once::logout;
 use crate::pbx::StarfacePbx;
 use crate::rules;
+use crate::starface::Starface;
 use crate::state::{self, State, UserId};
 use crate::sync::{self, Calendar, Member, Pass, Reported};
 
@@ -77,11 +80,39 @@ pub fn users_at_boundary(
         .collect()
 }
 
-/// Everything the blocking side of the daemon owns. It moves to the blocking pool for a tick
-/// and comes back.
+/// A calendar read, run on the blocking pool apart from the worker: a SIGTERM need not wait
+/// for a slow or silent Exchange (it changes nothing, so it can be left behind).
+struct Poll {
+    source: Box<dyn CalendarSource + Send>,
+    members: Vec<Member>,
+    window: Window,
+}
+
+/// The source back, and what it read.
+type Polled = (
+    Box<dyn CalendarSource + Send>,
+    Result<HashMap<String, Calendar>, SourceError>,
+);
+
+impl Poll {
+    fn run(mut self) -> Polled {
+        let result = cycle::read_calendars(
+            self.source.as_mut(),
+            &self.members,
+            self.window,
+            &mut NoWait,
+        );
+        (self.source, result)
+    }
+}
+
+/// Everything the blocking side of the daemon owns. It moves to the blocking pool for each
+/// step of a tick and comes back.
 struct Worker {
     config: Config,
-    services: Services,
+    starface: Starface,
+    /// `None` while a poll has it.
+    source: Option<Box<dyn CalendarSource + Send>>,
     state: State,
     /// The state as last saved, to write the file only when it changed.
     saved: String,
@@ -103,7 +134,7 @@ struct Worker {
 
 impl Worker {
     fn new(config: Config, stop: Arc<AtomicBool>) -> Result<Worker, Failure> {
-        let services = Services::new(&config).map_err(Failure::Config)?;
+        let Services { starface, source } = Services::new(&config).map_err(Failure::Config)?;
         let (state, corrupt) = state::load(&config.sync.state_dir, cycle::wall_clock())
             .map_err(|e| Failure::Runtime(e.to_string()))?;
         if let Some(e) = corrupt {
@@ -112,7 +143,8 @@ impl Worker {
         let saved = state.to_json();
         Ok(Worker {
             config,
-            services,
+            starface,
+            source: Some(source),
             state,
             saved,
             members: Vec::new(),
@@ -150,24 +182,21 @@ impl Worker {
         due.max(now)
     }
 
-    fn starface_failed(&mut self, what: &str, e: impl std::fmt::Display, now: Timestamp) {
+    /// `problem` names STARFACE itself (the client's errors all do).
+    fn starface_failed(&mut self, problem: String, now: Timestamp) {
         let wait = self.starface_backoff.next(None);
         self.starface_retry = now + wait.as_secs() as i64;
-        let msg = format!("STARFACE: {what}: {e}; retrying in {} s", wait.as_secs());
-        if self.reported.first("starface", &format!("{what}: {e}")) {
-            log::error!("{msg}");
+        if self.reported.first("starface", &problem) {
+            log::error!("{problem}; retrying in {} s", wait.as_secs());
         }
     }
 
-    /// One tick at `now`: refresh what is due, then a pass.
-    fn tick(&mut self, now: Timestamp) {
+    /// The first step of a tick at `now`: the directory if due; then the calendar read, if
+    /// one is due, to run apart (`finish_tick` takes its outcome).
+    fn start_tick(&mut self, now: Timestamp) -> Option<Poll> {
         let starface_ok = now >= self.starface_retry;
         if starface_ok && now >= self.directory_due {
-            match self
-                .services
-                .starface
-                .directory(&self.config.starface.group)
-            {
+            match self.starface.directory(&self.config.starface.group) {
                 Ok(dir) => {
                     for w in &dir.warnings {
                         if self.reported.first(&format!("dir:{w}"), w) {
@@ -180,46 +209,30 @@ impl Worker {
                     self.starface_backoff.reset();
                 }
                 Err(e) => {
-                    self.starface_failed("reading the group", e, now);
+                    self.starface_failed(e.to_string(), now);
                 }
             }
         }
-        let mut polled = false;
-        if now >= self.poll_due && !self.members.is_empty() && !self.stop.load(Ordering::SeqCst) {
-            let window = cycle::window(now, self.config.sync.lookahead.as_secs());
-            match cycle::read_calendars(
-                self.services.source.as_mut(),
-                &self.members,
-                window,
-                &mut NoWait,
-            ) {
-                Ok(calendars) => {
-                    for (email, c) in &calendars {
-                        if let Err(e) = c {
-                            if self.reported.first(&format!("mailbox:{email}"), e) {
-                                log::error!("{email}: mailbox not readable: {e}");
-                            }
-                        }
-                    }
-                    self.calendars = calendars;
-                    self.calendars_at = Some(now);
-                    self.poll_due = now + self.config.sync.poll_interval.as_secs() as i64;
-                    self.exchange_backoff.reset();
-                    self.reported.clear("exchange");
-                    polled = true;
-                }
-                Err(e) => {
-                    let wait = self.exchange_backoff.next(e.retry_after);
-                    self.poll_due = now + wait.as_secs().max(1) as i64;
-                    if self.reported.first("exchange", &e.message) {
-                        log::error!(
-                            "Exchange: {e}; keeping the last calendars, retrying in {} s",
-                            wait.as_secs()
-                        );
-                    }
-                }
-            }
+        if now < self.poll_due || self.members.is_empty() || self.stop.load(Ordering::SeqCst) {
+            return None;
         }
+        let source = self.source.take()?;
+        Some(Poll {
+            source,
+            members: self.members.clone(),
+            window: cycle::window(now, self.config.sync.lookahead.as_secs()),
+        })
+    }
+
+    /// The rest of the tick at `now`: the calendars read (if there was a poll), then a pass.
+    fn finish_tick(&mut self, now: Timestamp, polled: Option<Polled>) {
+        let polled = match polled {
+            None => false,
+            Some((source, result)) => {
+                self.source = Some(source);
+                self.take_calendars(now, result)
+            }
+        };
         if now < self.starface_retry {
             self.last_pass = now;
             return;
@@ -236,7 +249,7 @@ impl Worker {
             return;
         }
         let report = {
-            let mut pbx = StarfacePbx::new(&mut self.services.starface);
+            let mut pbx = StarfacePbx::new(&mut self.starface);
             let pass = Pass {
                 t: now,
                 members: &self.members,
@@ -256,10 +269,49 @@ impl Worker {
         };
         cycle::log_report(&report, now, false, &mut self.reported);
         if report.pbx_unreachable {
-            self.starface_failed("the PBX is unreachable", "see the errors above", now);
+            self.starface_failed(
+                "STARFACE: the PBX is unreachable (see the errors above)".to_string(),
+                now,
+            );
         }
         self.last_pass = now;
         self.save();
+    }
+
+    /// Takes the outcome of a calendar read; whether it succeeded.
+    fn take_calendars(
+        &mut self,
+        now: Timestamp,
+        result: Result<HashMap<String, Calendar>, SourceError>,
+    ) -> bool {
+        match result {
+            Ok(calendars) => {
+                for (email, c) in &calendars {
+                    if let Err(e) = c {
+                        if self.reported.first(&format!("mailbox:{email}"), e) {
+                            log::error!("{email}: mailbox not readable: {e}");
+                        }
+                    }
+                }
+                self.calendars = calendars;
+                self.calendars_at = Some(now);
+                self.poll_due = now + self.config.sync.poll_interval.as_secs() as i64;
+                self.exchange_backoff.reset();
+                self.reported.clear("exchange");
+                true
+            }
+            Err(e) => {
+                let wait = self.exchange_backoff.next(e.retry_after);
+                self.poll_due = now + wait.as_secs().max(1) as i64;
+                if self.reported.first("exchange", &e.message) {
+                    log::error!(
+                        "Exchange: {e}; keeping the last calendars, retrying in {} s",
+                        wait.as_secs()
+                    );
+                }
+                false
+            }
+        }
     }
 
     fn save(&mut self) {
@@ -280,9 +332,10 @@ impl Worker {
     /// Applies a new configuration (SIGHUP).
     fn reload(&mut self, config: Config, now: Timestamp) {
         match Services::new(&config) {
-            Ok(services) => {
-                logout(&mut self.services.starface);
-                self.services = services;
+            Ok(Services { starface, source }) => {
+                logout(&mut self.starface);
+                self.starface = starface;
+                self.source = Some(source);
                 self.config = config;
                 self.directory_due = now;
                 self.poll_due = now;
@@ -295,7 +348,7 @@ impl Worker {
 
     fn shutdown(&mut self) {
         self.save();
-        logout(&mut self.services.starface);
+        logout(&mut self.starface);
     }
 }
 
@@ -317,6 +370,84 @@ enum Wake {
     Due,
     Signal(Signal),
     SignalsEnded,
+}
+
+/// What signals asked for while a step of a tick ran.
+#[derive(Default)]
+struct Asked {
+    reload: bool,
+    terminate: bool,
+}
+
+/// Notes a signal (`None`: the signal stream ended, taken as a stop); whether it asks to stop.
+/// A stop also sets `stop`, which a pass checks between users.
+fn note(signal: Option<Signal>, stop: &AtomicBool, asked: &mut Asked) -> bool {
+    match signal {
+        Some(Signal::Hup) => {
+            asked.reload = true;
+            false
+        }
+        _ => {
+            asked.terminate = true;
+            stop.store(true, Ordering::SeqCst);
+            true
+        }
+    }
+}
+
+enum Event<T> {
+    Done(T),
+    Signal(Option<Signal>),
+}
+
+async fn next_event<T>(task: &mut smol::Task<T>, signals: &mut Signals) -> Event<T> {
+    let done = async { Event::Done(task.await) };
+    let signal = async {
+        match signals.next().await {
+            Some(Ok(s)) => Event::Signal(Some(s)),
+            _ => Event::Signal(None),
+        }
+    };
+    smol::future::or(done, signal).await
+}
+
+/// Waits for blocking work, noting signals meanwhile; after a stop it still waits for the
+/// work (the operation in flight finishes).
+async fn finish<T>(
+    mut task: smol::Task<T>,
+    signals: &mut Signals,
+    stop: &AtomicBool,
+    asked: &mut Asked,
+) -> T {
+    loop {
+        match next_event(&mut task, signals).await {
+            Event::Done(v) => return v,
+            Event::Signal(s) => {
+                if note(s, stop, asked) {
+                    return task.await;
+                }
+            }
+        }
+    }
+}
+
+/// Like `finish`, but a stop leaves the work behind at once (`None`).
+async fn finish_or_abandon<T>(
+    mut task: smol::Task<T>,
+    signals: &mut Signals,
+    stop: &AtomicBool,
+    asked: &mut Asked,
+) -> Option<T> {
+    loop {
+        match next_event(&mut task, signals).await {
+            Event::Done(v) => return Some(v),
+            Event::Signal(s) => {
+                if note(s, stop, asked) {
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 pub fn run(config_path: &Path, config: Config) -> Result<(), Failure> {
@@ -366,30 +497,38 @@ pub fn run(config_path: &Path, config: Config) -> Result<(), Failure> {
                     Wake::Signal(_) | Wake::SignalsEnded => break,
                 }
             }
-            // The tick runs on the blocking pool; signals are still heard meanwhile.
-            let mut tick = smol::unblock(move || {
-                worker.tick(cycle::wall_clock());
-                worker
+            // The tick's steps run on the blocking pool; signals are still heard meanwhile.
+            let now = cycle::wall_clock();
+            let mut asked = Asked::default();
+            let mut w = worker;
+            let first = smol::unblock(move || {
+                let poll = w.start_tick(now);
+                (w, poll)
             });
-            let mut terminate = false;
-            worker = loop {
-                let signal = async {
-                    match signals.next().await {
-                        Some(Ok(s)) => Some(s),
-                        _ => None,
-                    }
-                };
-                let done = async { Err::<Option<Signal>, Worker>((&mut tick).await) };
-                match smol::future::or(done, async { Ok(signal.await) }).await {
-                    Err(w) => break w,
-                    Ok(Some(Signal::Hup)) => reload = true,
-                    Ok(_) => {
-                        terminate = true;
-                        stop.store(true, Ordering::SeqCst);
+            let (w, poll) = finish(first, &mut signals, &stop, &mut asked).await;
+            worker = w;
+            let polled = match poll {
+                Some(poll) if !asked.terminate => {
+                    let read = smol::unblock(move || poll.run());
+                    match finish_or_abandon(read, &mut signals, &stop, &mut asked).await {
+                        Some(polled) => Some(polled),
+                        // Stopped while reading Exchange: nothing was written in this tick.
+                        None => break,
                     }
                 }
+                _ => None,
             };
-            if terminate {
+            if asked.terminate {
+                break;
+            }
+            let mut w = worker;
+            let rest = smol::unblock(move || {
+                w.finish_tick(now, polled);
+                w
+            });
+            worker = finish(rest, &mut signals, &stop, &mut asked).await;
+            reload |= asked.reload;
+            if asked.terminate {
                 break;
             }
         }

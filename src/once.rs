@@ -39,10 +39,10 @@ fn pass(
     let starface = &mut services.starface;
     starface
         .login()
-        .map_err(|e| Failure::Runtime(format!("STARFACE: {e}")))?;
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
     let directory = starface
         .directory(&config.starface.group)
-        .map_err(|e| Failure::Runtime(format!("STARFACE: {e}")))?;
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
     for w in &directory.warnings {
         log::warn!("{w}");
     }

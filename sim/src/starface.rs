@@ -73,6 +73,9 @@ pub struct SimWrite {
     pub path: String,
     pub query: String,
     pub body: String,
+    /// When the fake received it (wall clock), so that tests can measure how soon after an
+    /// appointment boundary the daemon wrote.
+    pub at: std::time::SystemTime,
 }
 
 /// One call of the chat entry point, as received.
@@ -644,6 +647,7 @@ impl State {
                 path: req.path.clone(),
                 query: req.raw_query.clone(),
                 body: req.body_text(),
+                at: std::time::SystemTime::now(),
             });
         }
         let id = |i: usize| segments.get(i).and_then(|s| s.parse::<i64>().ok());
