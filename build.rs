@@ -1,17 +1,28 @@
-//! Embeds the git revision (when the source is a git checkout) for `--version`.
+//! Embeds the git revision for `--version`: `ESS_GIT_REVISION` from the environment if set
+//! (release builds in containers without the repository), else `git rev-parse`, else
+//! "unknown".
 use std::process::Command;
 
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
 fn main() {
-    let rev = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
+    println!("cargo:rerun-if-env-changed=ESS_GIT_REVISION");
+    let rev = std::env::var("ESS_GIT_REVISION")
         .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=ESS_GIT_REVISION={rev}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs/heads");
+    // Rebuild when HEAD moves. In a worktree `.git` is a file, so ask git where HEAD lives
+    // rather than watching a path that does not exist (which would rebuild every time).
+    if let Some(head) = git(&["rev-parse", "--git-path", "HEAD"]) {
+        println!("cargo:rerun-if-changed={head}");
+    }
+    if let Some(refs) = git(&["rev-parse", "--git-path", "refs/heads"]) {
+        println!("cargo:rerun-if-changed={refs}");
+    }
 }

@@ -22,6 +22,7 @@ use crate::cli::{self, Failure};
 use crate::config::Config;
 use crate::cycle;
 use crate::exchange::{CalendarSource, NoWait, SourceError};
+use crate::logging;
 use crate::model::{Timestamp, Window};
 use crate::once::logout;
 use crate::pbx::StarfacePbx;
@@ -468,6 +469,9 @@ pub fn run(config_path: &Path, config: Config) -> Result<(), Failure> {
         loop {
             if reload {
                 reload = false;
+                // Reopen log.file first, whatever becomes of the new configuration: after a
+                // rotation that moved the file, lines must go to the new one.
+                logging::reopen();
                 match cli::load_config(&path) {
                     Ok(cfg) => worker.reload(cfg, cycle::wall_clock()),
                     Err(e) => {

@@ -1096,7 +1096,7 @@ impl<'a> Reader<'a> {
         }
         if insecure_tls && !parsed.loopback {
             let line = self.entry(T, "insecure_tls").map(|e| e.line).unwrap_or(0);
-            self.warn(line, format_args!("starface.insecure_tls = true for the non-loopback host {}: the PBX's certificate is not checked, so anyone on the path can read the login; install a trusted certificate or use exchange.ca_file", parsed.host));
+            self.warn(line, format_args!("starface.insecure_tls = true for the non-loopback host {}: the PBX's certificate is not checked, so anyone on the path can read the login; give the PBX a certificate from a CA in the system's trust store, or run exchange-status-sync on the PBX and use https://127.0.0.1", parsed.host));
         }
         Ok(StarfaceConfig {
             url,

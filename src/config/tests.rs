@@ -1008,7 +1008,7 @@ fn url_warnings() {
     check(
         &[],
         "[starface]\nurl = \"https://pbx.example.com\"\ninsecure_tls = true\nlogin = \"0001\"\npassword = \"p\"\n",
-        "warning: $DIR/config.toml:3: starface.insecure_tls = true for the non-loopback host pbx.example.com: the PBX's certificate is not checked, so anyone on the path can read the login; install a trusted certificate or use exchange.ca_file",
+        "warning: $DIR/config.toml:3: starface.insecure_tls = true for the non-loopback host pbx.example.com: the PBX's certificate is not checked, so anyone on the path can read the login; give the PBX a certificate from a CA in the system's trust store, or run exchange-status-sync on the PBX and use https://127.0.0.1",
     );
     check(
         &[],
