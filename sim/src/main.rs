@@ -1,16 +1,36 @@
-//! `ess-sim`: runs the simulated servers from the command line (demo, benchmarks).
+//! `ess-sim`: the simulated servers from the command line, and the demo and the benchmark that
+//! run the real product binary against them.
+
+mod demo;
+mod product;
+
+const USAGE: &str = "\
+usage: ess-sim <command> [options]
+
+commands:
+  demo       run the real daemon against simulated Exchange and STARFACE for about two
+             minutes and show what it switches (--fast: about 30 s)
+  starface   serve a simulated STARFACE with demo data and print every write
+  graph      serve a simulated Microsoft Graph (and its token endpoint) with demo calendars
+  help       this text
+
+`ess-sim <command> --help` describes a command's options.";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--help") | Some("-h") | None => {
-            println!("usage: ess-sim <command>\n\ncommands:\n  (none yet)");
+    let rest = args.get(1..).unwrap_or(&[]);
+    let code = match args.first().map(String::as_str) {
+        Some("--help") | Some("-h") | Some("help") | None => {
+            println!("{USAGE}");
+            0
         }
-        Some("starface") => std::process::exit(ess_sim::starface::run_cli(&args[1..])),
-        Some("graph") => std::process::exit(ess_sim::graph::run_cli(&args[1..])),
+        Some("demo") => demo::run_cli(rest),
+        Some("starface") => ess_sim::starface::run_cli(rest),
+        Some("graph") => ess_sim::graph::run_cli(rest),
         Some(other) => {
             eprintln!("ess-sim: unknown command '{other}' (see --help)");
-            std::process::exit(2);
+            2
         }
-    }
+    };
+    std::process::exit(code);
 }
