@@ -1,6 +1,7 @@
 //! `ess-sim`: the simulated servers from the command line, and the demo and the benchmark that
 //! run the real product binary against them.
 
+mod bench;
 mod demo;
 mod product;
 
@@ -10,6 +11,9 @@ usage: ess-sim <command> [options]
 commands:
   demo       run the real daemon against simulated Exchange and STARFACE for about two
              minutes and show what it switches (--fast: about 30 s)
+  bench      measure the budgets of DESIGN.md section 8 with the real binary (2,000 users:
+             EWS requests per poll, idle PBX writes and reads, CPU per poll, memory over
+             many polls, boundary latency, binary size)
   starface   serve a simulated STARFACE with demo data and print every write
   graph      serve a simulated Microsoft Graph (and its token endpoint) with demo calendars
   help       this text
@@ -25,6 +29,7 @@ fn main() {
             0
         }
         Some("demo") => demo::run_cli(rest),
+        Some("bench") => bench::run_cli(rest),
         Some("starface") => ess_sim::starface::run_cli(rest),
         Some("graph") => ess_sim::graph::run_cli(rest),
         Some(other) => {
