@@ -542,9 +542,115 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// Reads a JSON array one element at a time: each element is handed to `each` and dropped before
+/// the next is parsed, so a long list (the phone numbers of thousands of users) never exists as
+/// one tree; only the text and one element do. `what` names the list in the error for a text that
+/// is not an array ("expected an array of {what}, got an object"). Malformed JSON is an error as
+/// in `parse` (also after elements were handed over); the first error of `each` ends the read.
+pub fn for_each_in_array(
+    text: &str,
+    what: &str,
+    mut each: impl FnMut(usize, Value) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut p = Parser {
+        b: text.as_bytes(),
+        text,
+        pos: 0,
+    };
+    p.skip_ws();
+    if p.peek() != Some(b'[') {
+        let v = p.value(0).map_err(|e| e.to_string())?;
+        return Err(format!(
+            "expected an array of {what}, got {}",
+            v.type_name()
+        ));
+    }
+    p.pos += 1;
+    p.skip_ws();
+    if p.peek() == Some(b']') {
+        p.pos += 1;
+    } else {
+        let mut i = 0;
+        loop {
+            p.skip_ws();
+            let v = p.value(1).map_err(|e| e.to_string())?;
+            each(i, v)?;
+            i += 1;
+            p.skip_ws();
+            match p.peek() {
+                Some(b',') => p.pos += 1,
+                Some(b']') => {
+                    p.pos += 1;
+                    break;
+                }
+                None => return Err(JsonError::UnexpectedEnd.to_string()),
+                Some(_) => {
+                    return Err(JsonError::Unexpected {
+                        at: p.pos,
+                        expected: "',' or ']'",
+                    }
+                    .to_string())
+                }
+            }
+        }
+    }
+    p.skip_ws();
+    if p.pos < p.b.len() {
+        return Err(JsonError::TrailingCharacters { at: p.pos }.to_string());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Collects what `for_each_in_array` hands over (as compact JSON, joined by spaces), or the
+    /// error, and compares with `expect`; an element `"stop"` makes the callback fail.
+    fn check_each(text: &str, expect: &str) {
+        let mut seen = Vec::new();
+        let got = match for_each_in_array(text, "things", |i, v| {
+            if v.as_str() == Some("stop") {
+                return Err(format!("stopped at #{i}"));
+            }
+            seen.push(v.to_json());
+            Ok(())
+        }) {
+            Ok(()) => seen.join(" "),
+            Err(e) => format!("error: {e}"),
+        };
+        assert_eq!(got, expect, "input {text:?}");
+    }
+
+    #[test]
+    fn array_element_by_element() {
+        check_each("[]", "");
+        check_each(" [ ] ", "");
+        check_each(
+            r#"[1, {"a":[true,null]}, "x"]"#,
+            r#"1 {"a":[true,null]} "x""#,
+        );
+        check_each(
+            r#"{"a":1}"#,
+            "error: expected an array of things, got an object",
+        );
+        check_each("7", "error: expected an array of things, got a number");
+        check_each("", "error: JSON text ends in the middle of a value");
+        check_each("[1,", "error: JSON text ends in the middle of a value");
+        check_each("[1", "error: JSON text ends in the middle of a value");
+        check_each(
+            "[1 2]",
+            "error: invalid JSON at byte 3: expected ',' or ']'",
+        );
+        check_each(
+            "[1] x",
+            "error: unexpected text after the JSON value at byte 4",
+        );
+        check_each("[1,]", "error: invalid JSON at byte 3: expected a value");
+        check_each(r#"[1, "stop", 3]"#, "error: stopped at #1");
+        let deep = format!("[{}{}]", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(for_each_in_array(&deep, "x", |_, _| Ok(())).is_err());
+    }
 
     /// Parses `text`; on success compares the compact serialisation with `expect`, on failure
     /// the error's Display with `expect` prefixed by `error: `.

@@ -6,7 +6,7 @@
 //! user's INTERNAL numbers; EXTERNAL if it ends with one of the user's EXTERNAL numbers;
 //! otherwise a guess from the shape of the number.
 
-use crate::json::Value;
+use crate::json::{self, Value};
 
 pub type UserId = i64;
 
@@ -47,6 +47,29 @@ pub struct NumberIndex {
     entries: Vec<Entry>,
 }
 
+/// One element of the `/rest/phonenumbers` list: `None` for numbers of other types and numbers
+/// not assigned to a user.
+fn entry(i: usize, item: &Value) -> Result<Option<Entry>, String> {
+    let number = item
+        .get("number")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("phone number #{i} has no \"number\" string"))?;
+    let kind = match item.get("type").and_then(Value::as_str) {
+        Some("INTERNAL") => NumberKind::Internal,
+        Some("EXTERNAL") => NumberKind::External,
+        Some(_) => return Ok(None),
+        None => return Err(format!("phone number #{i} has no \"type\" string")),
+    };
+    let user = match item.get("assignedUserAccountId") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| format!("phone number #{i} has a non-integer assignedUserAccountId"))?,
+    };
+    let digits = digits(number);
+    Ok((!digits.is_empty()).then_some(Entry { user, digits, kind }))
+}
+
 /// The digits of a number, in order; everything else (`+`, spaces, dashes) is dropped.
 pub fn digits(number: &str) -> String {
     number.chars().filter(char::is_ascii_digit).collect()
@@ -65,27 +88,19 @@ impl NumberIndex {
         })?;
         let mut entries = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            let number = item
-                .get("number")
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("phone number #{i} has no \"number\" string"))?;
-            let kind = match item.get("type").and_then(Value::as_str) {
-                Some("INTERNAL") => NumberKind::Internal,
-                Some("EXTERNAL") => NumberKind::External,
-                Some(_) => continue,
-                None => return Err(format!("phone number #{i} has no \"type\" string")),
-            };
-            let user = match item.get("assignedUserAccountId") {
-                None | Some(Value::Null) => continue,
-                Some(v) => v.as_i64().ok_or_else(|| {
-                    format!("phone number #{i} has a non-integer assignedUserAccountId")
-                })?,
-            };
-            let digits = digits(number);
-            if !digits.is_empty() {
-                entries.push(Entry { user, digits, kind });
-            }
+            entries.extend(entry(i, item)?);
         }
+        Ok(NumberIndex { entries })
+    }
+
+    /// The same from the response text, one number at a time: with thousands of users the list
+    /// as one JSON tree would be the largest allocation of a pass (several MB).
+    pub fn from_json_text(text: &str) -> Result<NumberIndex, String> {
+        let mut entries = Vec::new();
+        json::for_each_in_array(text, "phone numbers", |i, item| {
+            entries.extend(entry(i, &item)?);
+            Ok(())
+        })?;
         Ok(NumberIndex { entries })
     }
 
@@ -206,6 +221,10 @@ mod tests {
         .unwrap();
         let got = NumberIndex::from_json(&json).unwrap();
         assert_eq!(
+            NumberIndex::from_json_text(&json.to_json()),
+            Ok(got.clone())
+        );
+        assert_eq!(
             got,
             NumberIndex::from_entries([
                 (1, "21", NumberKind::Internal),
@@ -241,6 +260,11 @@ mod tests {
             let value = Value::parse(text).unwrap();
             assert_eq!(
                 NumberIndex::from_json(&value).unwrap_err(),
+                expect,
+                "{text}"
+            );
+            assert_eq!(
+                NumberIndex::from_json_text(text).unwrap_err(),
                 expect,
                 "{text}"
             );
