@@ -965,11 +965,11 @@ fn boundary_latency(
         t.duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64())
     };
-    for (at, w) in fakes.pbx.timed_writes() {
+    for w in fakes.pbx.writes() {
         if w.method != "PUT" || !ids.contains(&w.path) {
             continue;
         }
-        let at = secs(at);
+        let at = secs(w.at);
         if w.body.contains("\"doNotDisturb\":true") && at >= boundary as f64 - 1.0 {
             on.push(at - boundary as f64);
         } else if w.body.contains("\"doNotDisturb\":false") && at >= end as f64 - 1.0 {

@@ -535,6 +535,7 @@ mod tests {
                 path: path.into(),
                 query: query.into(),
                 body: body.into(),
+                at: SystemTime::now(),
             };
             assert_eq!(describe_write(&w), expect);
         };

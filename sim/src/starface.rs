@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine;
 use sha2::{Digest, Sha512};
@@ -145,8 +145,6 @@ struct State {
     delay: Duration,
     extra_fields: bool,
     writes: Vec<SimWrite>,
-    /// When each write arrived, parallel to `writes` (for latency measurements).
-    write_times: Vec<SystemTime>,
     requests: BTreeMap<String, usize>,
     chat_calls: Vec<SimChatCall>,
     chat: HashMap<i64, (String, String)>,
@@ -409,16 +407,6 @@ impl StarfaceSim {
         self.lock().writes.clone()
     }
 
-    /// The recorded writes with the wall-clock time each arrived, for latency measurements.
-    pub fn timed_writes(&self) -> Vec<(SystemTime, SimWrite)> {
-        let s = self.lock();
-        s.write_times
-            .iter()
-            .copied()
-            .zip(s.writes.clone())
-            .collect()
-    }
-
     /// Requests per endpoint, keyed like `GET /rest/users/{id}/phoneconfig` or `POST /xml-rpc`.
     pub fn requests(&self) -> BTreeMap<String, usize> {
         self.lock().requests.clone()
@@ -456,7 +444,6 @@ impl StarfaceSim {
     pub fn reset_records(&self) -> &Self {
         let mut s = self.lock();
         s.writes.clear();
-        s.write_times.clear();
         s.requests.clear();
         s.chat_calls.clear();
         s.logins = 0;
@@ -662,7 +649,6 @@ impl State {
                 body: req.body_text(),
                 at: std::time::SystemTime::now(),
             });
-            self.write_times.push(SystemTime::now());
         }
         let id = |i: usize| segments.get(i).and_then(|s| s.parse::<i64>().ok());
         match (req.method.as_str(), segments.as_slice()) {
