@@ -544,12 +544,12 @@ pub fn quote(s: &str) -> String {
 
 /// Reads a JSON array one element at a time: each element is handed to `each` and dropped before
 /// the next is parsed, so a long list (the phone numbers of thousands of users) never exists as
-/// one tree; only the text and one element do. `what` names the list in the error for a text that
-/// is not an array ("expected an array of {what}, got an object"). Malformed JSON is an error as
+/// one tree; only the text and one element do. For a text that holds another kind of value,
+/// `not_array` words the error from that kind ("an object"). Malformed JSON is an error as
 /// in `parse` (also after elements were handed over); the first error of `each` ends the read.
 pub fn for_each_in_array(
     text: &str,
-    what: &str,
+    not_array: impl FnOnce(&'static str) -> String,
     mut each: impl FnMut(usize, Value) -> Result<(), String>,
 ) -> Result<(), String> {
     let mut p = Parser {
@@ -560,10 +560,7 @@ pub fn for_each_in_array(
     p.skip_ws();
     if p.peek() != Some(b'[') {
         let v = p.value(0).map_err(|e| e.to_string())?;
-        return Err(format!(
-            "expected an array of {what}, got {}",
-            v.type_name()
-        ));
+        return Err(not_array(v.type_name()));
     }
     p.pos += 1;
     p.skip_ws();
@@ -609,7 +606,8 @@ mod tests {
     /// error, and compares with `expect`; an element `"stop"` makes the callback fail.
     fn check_each(text: &str, expect: &str) {
         let mut seen = Vec::new();
-        let got = match for_each_in_array(text, "things", |i, v| {
+        let not_array = |kind| format!("expected an array of things, got {kind}");
+        let got = match for_each_in_array(text, not_array, |i, v| {
             if v.as_str() == Some("stop") {
                 return Err(format!("stopped at #{i}"));
             }
@@ -649,7 +647,7 @@ mod tests {
         check_each("[1,]", "error: invalid JSON at byte 3: expected a value");
         check_each(r#"[1, "stop", 3]"#, "error: stopped at #1");
         let deep = format!("[{}{}]", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
-        assert!(for_each_in_array(&deep, "x", |_, _| Ok(())).is_err());
+        assert!(for_each_in_array(&deep, |k| k.to_string(), |_, _| Ok(())).is_err());
     }
 
     /// Parses `text`; on success compares the compact serialisation with `expect`, on failure

@@ -97,7 +97,8 @@ impl NumberIndex {
     /// as one JSON tree would be the largest allocation of a pass (several MB).
     pub fn from_json_text(text: &str) -> Result<NumberIndex, String> {
         let mut entries = Vec::new();
-        json::for_each_in_array(text, "phone numbers", |i, item| {
+        let not_array = |kind| format!("expected an array of phone numbers, got {kind}");
+        json::for_each_in_array(text, not_array, |i, item| {
             entries.extend(entry(i, &item)?);
             Ok(())
         })?;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::numbers::{NumberIndex, NumberKind, UserId};
-use crate::json::Value;
+use crate::json::{self, Value};
 
 /// A member of the configured group who can be handled.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,26 +179,58 @@ pub fn build_directory(
     members: &[UserId],
     users: &Value,
 ) -> Result<Directory, String> {
-    struct Row<'a> {
-        login: &'a str,
-        email: String,
-        name: String,
-    }
-    let mut by_id: HashMap<UserId, Row<'_>> = HashMap::new();
+    let mut by_id = HashMap::new();
     for (i, user) in array(users, "the user list")?.iter().enumerate() {
-        let what = format!("user #{i}");
-        let id = int_member(user, "id", &what)?;
-        let login = opt_str(user, "login").unwrap_or("");
-        let email = opt_str(user, "email").unwrap_or("").trim().to_lowercase();
-        let name = format!(
-            "{} {}",
-            opt_str(user, "firstName").unwrap_or("").trim(),
-            opt_str(user, "familyName").unwrap_or("").trim()
-        )
-        .trim()
-        .to_string();
-        by_id.insert(id, Row { login, email, name });
+        let (id, row) = user_row(i, user)?;
+        by_id.insert(id, row);
     }
+    Ok(finish_directory(group, members, &by_id))
+}
+
+/// The same from the text of `GET /rest/users`, one user at a time: with thousands of users the
+/// list as one JSON tree took about 3 MB, while the daemon holds the calendars (ess-sim bench).
+pub fn build_directory_text(
+    group: &str,
+    members: &[UserId],
+    users: &str,
+) -> Result<Directory, String> {
+    let mut by_id = HashMap::new();
+    let not_array = |kind| format!("expected the user list as an array, got {kind}");
+    json::for_each_in_array(users, not_array, |i, user| {
+        let (id, row) = user_row(i, &user)?;
+        by_id.insert(id, row);
+        Ok(())
+    })?;
+    Ok(finish_directory(group, members, &by_id))
+}
+
+/// What the directory needs of one user of `GET /rest/users`.
+struct UserRow {
+    login: String,
+    email: String,
+    name: String,
+}
+
+fn user_row(i: usize, user: &Value) -> Result<(UserId, UserRow), String> {
+    let what = format!("user #{i}");
+    let id = int_member(user, "id", &what)?;
+    let login = opt_str(user, "login").unwrap_or("").to_string();
+    let email = opt_str(user, "email").unwrap_or("").trim().to_lowercase();
+    let name = format!(
+        "{} {}",
+        opt_str(user, "firstName").unwrap_or("").trim(),
+        opt_str(user, "familyName").unwrap_or("").trim()
+    )
+    .trim()
+    .to_string();
+    Ok((id, UserRow { login, email, name }))
+}
+
+fn finish_directory(
+    group: &str,
+    members: &[UserId],
+    by_id: &HashMap<UserId, UserRow>,
+) -> Directory {
     let mut directory = Directory::default();
     let mut seen = Vec::new();
     for &id in members {
@@ -222,7 +254,7 @@ pub fn build_directory(
         }
         directory.users.push(DirectoryUser {
             id,
-            login: row.login.to_string(),
+            login: row.login.clone(),
             email: row.email.clone(),
             name: row.name.clone(),
         });
@@ -248,7 +280,7 @@ pub fn build_directory(
     let dup_emails: Vec<String> = duplicates.iter().map(|(e, _)| e.to_string()).collect();
     directory.users.retain(|u| !dup_emails.contains(&u.email));
     directory.warnings.extend(warnings);
-    Ok(directory)
+    directory
 }
 
 fn display_name(name: &str) -> &str {
@@ -518,6 +550,7 @@ mod tests {
         expect_warnings: &[&str],
     ) {
         let got = build_directory("G", members, &parse(users)).unwrap();
+        assert_eq!(build_directory_text("G", members, users), Ok(got.clone()));
         let got_users: Vec<_> = got
             .users
             .iter()
@@ -582,6 +615,10 @@ mod tests {
         for (text, expect) in cases {
             assert_eq!(
                 build_directory("G", &[1], &parse(text)),
+                Err(expect.to_string())
+            );
+            assert_eq!(
+                build_directory_text("G", &[1], text),
                 Err(expect.to_string())
             );
         }

@@ -253,6 +253,30 @@ impl Starface {
         })
     }
 
+    /// A GET whose body `parse` reads as text, for long lists read element by element.
+    fn get_text<T>(
+        &mut self,
+        action: String,
+        path: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, StarfaceError> {
+        let call = Call {
+            action,
+            method: "GET",
+            path,
+            body: None,
+        };
+        let resp = self.call(&call, &[200])?;
+        let bad = |detail: String| StarfaceError::BadResponse {
+            action: call.action.clone(),
+            url: redact_url(&self.url(path)),
+            detail,
+        };
+        let text = std::str::from_utf8(&resp.body)
+            .map_err(|e| bad(format!("the body is not UTF-8 (byte {})", e.valid_up_to())))?;
+        parse(text).map_err(bad)
+    }
+
     /// A PUT of a whole object. The API documents 204 as success; its generated "200:
     /// Unexpected error" entry is the generator's default response, and a 200 to a PUT means
     /// it was applied everywhere else in REST, so both count as success.
@@ -288,8 +312,10 @@ impl Starface {
             &format!("/groups/{id}"),
             |v| objects::group_members(&v),
         )?;
-        self.get_json("reading the users".into(), "/users", |v| {
-            objects::build_directory(group, &members, &v)
+        // Element by element, like the phone numbers: the daemon reads the directory again while
+        // it holds the calendars.
+        self.get_text("reading the users".into(), "/users", |text| {
+            objects::build_directory_text(group, &members, text)
         })
     }
 
@@ -321,23 +347,11 @@ impl Starface {
     pub fn numbers(&mut self) -> Result<NumberIndex, StarfaceError> {
         // Read element by element: for 2,000 users the list as one JSON tree took ~4.5 MB, the
         // largest allocation of a pass (measured with `ess-sim bench` and massif).
-        let action = "reading the phone numbers".to_string();
-        let path = "/phonenumbers?assigned=true";
-        let call = Call {
-            action,
-            method: "GET",
-            path,
-            body: None,
-        };
-        let resp = self.call(&call, &[200])?;
-        let bad = |detail: String| StarfaceError::BadResponse {
-            action: call.action.clone(),
-            url: redact_url(&self.url(path)),
-            detail,
-        };
-        let text = std::str::from_utf8(&resp.body)
-            .map_err(|e| bad(format!("the body is not UTF-8 (byte {})", e.valid_up_to())))?;
-        NumberIndex::from_json_text(text).map_err(bad)
+        self.get_text(
+            "reading the phone numbers".into(),
+            "/phonenumbers?assigned=true",
+            NumberIndex::from_json_text,
+        )
     }
 
     /// The ALWAYS redirects on the user's own (non-group) numbers, classified; all of them (the
