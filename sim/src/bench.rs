@@ -56,6 +56,9 @@ const BUDGET_CPU_MS: f64 = 50.0;
 const BUDGET_LATENCY_SECS: f64 = 1.0;
 const BUDGET_BINARY_BYTES: u64 = 1_500_000;
 
+/// The daemon's directory refresh in the memory phase (the product's default is 600 s).
+const DIRECTORY_REFRESH_SECS: u64 = 10;
+
 /// How far before and after now the appointments are spread.
 const SPREAD_BEFORE: i64 = 2 * 3600;
 const SPREAD: i64 = 16 * 3600;
@@ -295,6 +298,7 @@ impl Fakes {
             starface_url: self.pbx_server.url().to_string(),
             lookup,
             poll_interval_secs: poll,
+            directory_refresh_secs: 600,
             chat: true,
             log_level: "warn",
             state_dir: state_dir.to_path_buf(),
@@ -785,10 +789,11 @@ fn run(opts: &Options) -> Result<(), String> {
 
     // 4. The daemon polling every second.
     fakes.reset_records();
-    let fast = write(
-        "daemon-fast.toml",
-        &fakes.setup("availability", 1, &state_dir),
-    )?;
+    // The directory is read again every 10 s instead of every 10 min, so that the peak below
+    // includes polls that also refresh it, however few polls are run.
+    let mut fast_setup = fakes.setup("availability", 1, &state_dir);
+    fast_setup.directory_refresh_secs = DIRECTORY_REFRESH_SECS;
+    let fast = write("daemon-fast.toml", &fast_setup)?;
     let mut daemon = start_daemon(&bin, &fast, dir.path())?;
     let pid = daemon.id();
     let per_poll = per_poll_budget.max(1);
@@ -829,15 +834,21 @@ fn run(opts: &Options) -> Result<(), String> {
         format!("< {BUDGET_CPU_MS:.0} ms"),
         Some(cpu_per_poll < BUDGET_CPU_MS),
     ));
-    rows.push(row(
-        format!("daemon VmRSS after poll 1 / {} / {polls}", polls / 2),
+    let mibs = |f: fn(&Sample) -> u64| {
         samples
             .iter()
-            .map(|(_, s)| mib(s.rss_kib))
+            .map(|(_, s)| mib(f(s)))
             .collect::<Vec<_>>()
-            .join(" / "),
-        "flat after warm-up (see note 2)",
-        Some(last_s.rss_kib <= mid_s.rss_kib + 128),
+            .join(" / ")
+    };
+    rows.push(row(
+        format!(
+            "daemon VmRSS (VmHWM) after poll 1 / {} / {polls}",
+            polls / 2
+        ),
+        format!("{} ({})", mibs(|s| s.rss_kib), mibs(|s| s.hwm_kib)),
+        "flat: last VmRSS ≤ VmHWM at half-time (note 2)",
+        Some(last_s.rss_kib <= mid_s.hwm_kib),
     ));
     rows.push(row(
         format!("daemon peak RSS (VmHWM) over {polls} polls"),
@@ -881,9 +892,13 @@ fn run(opts: &Options) -> Result<(), String> {
         keywords in private subjects take effect only with the calendar lookup: its run at the
         same T may switch a few more things.
 note 2: memory flat 'over 1,000 cycles' (DESIGN.md section 8): run with --polls 1000 (about 17
-        minutes at one poll a second); the VmRSS after the middle and the last poll must match.
+        minutes at one poll a second). A sample falls anywhere within a poll, so VmRSS moves by a
+        few hundred KiB between samples; memory counts as flat when the VmRSS after the last poll
+        stays within the peak reached by half-time. The daemon reads the directory every 10 s in this phase (default 600 s), so the peak
+        includes polls that refresh it.
 note 3: CPU per poll of `once` includes process start, login, directory and state file; the
-        daemon's steady-state figure is the pass alone (from /proc/<pid>/stat, 10 ms ticks).
+        daemon's steady-state figure is its CPU time over the polls divided by their number
+        (from /proc/<pid>/stat, 10 ms ticks; it includes the directory refreshes of note 2).
         Peak RSS of `once` is /usr/bin/time's %M when present (see `once` in bench.rs)."
     );
     if let Some(note) = size_note {

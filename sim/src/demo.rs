@@ -388,6 +388,7 @@ fn run(opts: &Options) -> Result<bool, String> {
         starface_url: pbx_server.url().to_string(),
         lookup: "availability",
         poll_interval_secs: 30,
+        directory_refresh_secs: 600,
         chat: true,
         log_level: "info",
         state_dir: dir.path().join("state"),
