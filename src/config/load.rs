@@ -124,6 +124,15 @@ pub enum ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// `[exchange], [starface], …`: the tables a key may belong to, for messages.
+fn table_list() -> String {
+    TABLES
+        .iter()
+        .map(|(t, _)| format!("[{t}]"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -142,11 +151,7 @@ impl fmt::Display for ConfigError {
                 "{}:{line}: [{}] is not a table of this configuration; the tables are {}",
                 path.display(),
                 key_name(table),
-                TABLES
-                    .iter()
-                    .map(|(t, _)| format!("[{t}]"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                table_list()
             ),
             ConfigError::UnknownKey {
                 path,
@@ -158,11 +163,7 @@ impl fmt::Display for ConfigError {
                 "{}:{line}: `{}` is set before any table; every key belongs under one of {}",
                 path.display(),
                 key_name(key),
-                TABLES
-                    .iter()
-                    .map(|(t, _)| format!("[{t}]"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                table_list()
             ),
             ConfigError::UnknownKey {
                 path,
