@@ -45,6 +45,8 @@ pub enum JsonError {
     TooDeep { at: usize },
     /// Something follows the value.
     TrailingCharacters { at: usize },
+    /// An object names the same member twice.
+    DuplicateKey { at: usize },
 }
 
 impl fmt::Display for JsonError {
@@ -61,6 +63,12 @@ impl fmt::Display for JsonError {
             JsonError::BadNumber { at } => write!(f, "invalid JSON number at byte {at}"),
             JsonError::TooDeep { at } => {
                 write!(f, "JSON nests deeper than {MAX_DEPTH} levels at byte {at}")
+            }
+            JsonError::DuplicateKey { at } => {
+                write!(
+                    f,
+                    "a JSON object names the same member twice (at byte {at})"
+                )
             }
             JsonError::TrailingCharacters { at } => {
                 write!(f, "unexpected text after the JSON value at byte {at}")
@@ -353,7 +361,13 @@ impl Parser<'_> {
                     })
                 }
             }
+            let key_at = self.pos;
             let key = self.string()?;
+            // Parsers disagree on duplicate names (we would read the first, STARFACE's Jackson
+            // applies the last), so an object with one is refused rather than misread.
+            if members.iter().any(|(k, _)| *k == key) {
+                return Err(JsonError::DuplicateKey { at: key_at });
+            }
             self.skip_ws();
             self.expect_byte(b':', "':'")?;
             self.skip_ws();
@@ -679,8 +693,8 @@ mod tests {
         check("[]", "[]");
         check("[ 1 , [ 2 ] , {} ]", "[1,[2],{}]");
         check("{}", "{}");
-        // Key order and duplicates are kept.
-        check(r#"{"z":1,"a":2,"z":3}"#, r#"{"z":1,"a":2,"z":3}"#);
+        // Key order is kept (duplicate names are refused, see `errors`).
+        check(r#"{"z":1,"a":2}"#, r#"{"z":1,"a":2}"#);
         check(
             "{\n\t\"a\" : [true, null],\r\n \"b\":{\"c\":\"d\"}\n}",
             r#"{"a":[true,null],"b":{"c":"d"}}"#,
@@ -703,6 +717,10 @@ mod tests {
             "error: invalid JSON at byte 3: expected ',' or ']'",
         );
         check("[1,]", "error: invalid JSON at byte 3: expected a value");
+        check(
+            r#"{"doNotDisturb":true,"x":1,"doNotDisturb":false}"#,
+            "error: a JSON object names the same member twice (at byte 27)",
+        );
         check(r#"{"a" 1}"#, "error: invalid JSON at byte 5: expected ':'");
         check(
             r#"{"a":1,}"#,

@@ -636,7 +636,9 @@ impl<'a> Reader<'a> {
                 table,
                 key,
                 got.line,
-                &Value::String(shown.to_string()),
+                // A URL with a password in it (the very mistake being reported) must not echo
+                // the password: show it without user-info and query.
+                &Value::String(crate::http::redact_url(shown)),
                 format!("{problem} (e.g. {})", toml::quote(example_url(table, key))),
             )),
         }

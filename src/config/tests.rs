@@ -678,7 +678,7 @@ fn invalid_values() {
         ("[exchange]\nurl = \"ftp://mail.example.com/\"\n", r#"exchange.url = "ftp://mail.example.com/" is not allowed; use an http:// or https:// URL (e.g. "https://mail.example.com/EWS/Exchange.asmx")"#),
         ("[exchange]\nurl = \"mail.example.com\"\n", r#"exchange.url = "mail.example.com" is not allowed; use an http:// or https:// URL (e.g. "https://mail.example.com/EWS/Exchange.asmx")"#),
         ("[exchange]\nurl = \"https:///EWS\"\n", r#"exchange.url = "https:///EWS" is not allowed; the URL needs a host (e.g. "https://mail.example.com/EWS/Exchange.asmx")"#),
-        ("[exchange]\nurl = \"https://u:p@mail.example.com/\"\n", r#"exchange.url = "https://u:p@mail.example.com/" is not allowed; put no user name or password into the URL; use the username and password keys (e.g. "https://mail.example.com/EWS/Exchange.asmx")"#),
+        ("[exchange]\nurl = \"https://u:p@mail.example.com/\"\n", r#"exchange.url = "https://mail.example.com/" is not allowed; put no user name or password into the URL; use the username and password keys (e.g. "https://mail.example.com/EWS/Exchange.asmx")"#),
         ("[exchange]\nurl = \"https://mail example.com/\"\n", r#"exchange.url = "https://mail example.com/" is not allowed; a URL cannot contain spaces or control characters (e.g. "https://mail.example.com/EWS/Exchange.asmx")"#),
         ("[starface]\nurl = \"http://pbx:0\"\n", r#"starface.url = "http://pbx:0" is not allowed; 0 is not a port number (1 to 65535) (e.g. "http://127.0.0.1")"#),
         ("[starface]\nurl = \"http://pbx:http\"\n", r#"starface.url = "http://pbx:http" is not allowed; http is not a port number (1 to 65535) (e.g. "http://127.0.0.1")"#),

@@ -375,7 +375,15 @@ impl<'a> Cursor<'a> {
                     self.bump();
                 }
                 let token = self.s.get(start..self.pos).unwrap_or("");
-                scalar(token, key).map_err(|msg| self.error(msg))
+                scalar(token, key).map_err(|msg| {
+                    // An unquoted password is still a password: never echo it.
+                    let secret = key.contains("password") || key.contains("secret");
+                    self.error(if secret && !token.is_empty() {
+                        msg.replace(token, "***")
+                    } else {
+                        msg
+                    })
+                })
             }
         }
     }
@@ -800,6 +808,26 @@ mod tests {
             "error line 2: [t] clashes with the key `t` set on line 1 before any table",
         );
         check("k = 1\rj = 2", "error line 1: unexpected U+000D after the end of the line's content; start a comment with `#`");
+    }
+
+    #[test]
+    fn unquoted_secrets_are_not_echoed() {
+        for text in [
+            "password = hunter2\n",
+            "client_secret = 0815geheim\n",
+            "password = 1.5e3x\n",
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                !err.contains("hunter2") && !err.contains("0815") && !err.contains("1.5e3"),
+                "{err}"
+            );
+        }
+        // Other keys still show what was written, which helps.
+        assert!(parse("level = info\n")
+            .unwrap_err()
+            .to_string()
+            .contains("info"));
     }
 
     #[test]

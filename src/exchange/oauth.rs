@@ -327,6 +327,9 @@ fn first_line(description: &str) -> String {
     }
 }
 
+/// The longest token lifetime we believe.
+const MAX_LIFETIME_SECS: u64 = 86_400;
+
 /// A cached token and when to stop using it.
 struct Cached {
     token: Secret,
@@ -410,6 +413,13 @@ impl TokenSource {
             build_token_request_body(&self.client_id, self.client_secret.expose(), &self.scope);
         let secret = self.client_secret.expose();
         let (status, text) = post(&self.token_url, body).map_err(|e| e.redacted(secret))?;
+        // A server that echoes the request must not get the secret into a message: redact the
+        // whole answer before any part of it is cut out for an error.
+        let text = if secret.is_empty() {
+            text
+        } else {
+            text.replace(secret, "***")
+        };
         let (token, expires_in) = classify(
             status,
             &text,
@@ -418,7 +428,9 @@ impl TokenSource {
             &self.scope,
         )
         .map_err(|e| e.redacted(secret))?;
-        let lifetime = Duration::from_secs(expires_in);
+        // A day at most: Entra ID issues tokens for about an hour, and an absurd value from a
+        // broken or hostile server must neither overflow the clock nor pin a token forever.
+        let lifetime = Duration::from_secs(expires_in.min(MAX_LIFETIME_SECS));
         // A token that lives less than twice the margin (test servers, odd policies) is used for
         // half its life instead.
         let margin = REFRESH_MARGIN.min(lifetime / 2);
@@ -653,6 +665,30 @@ mod tests {
             "t4"
         );
         assert_eq!(posts, 4);
+    }
+
+    #[test]
+    fn absurd_lifetimes_are_capped_and_echoed_secrets_cut_before_truncation() {
+        let mut ts = source();
+        let t0 = Instant::now();
+        // u64::MAX seconds must not overflow the clock.
+        assert_eq!(
+            ts.token_with(t0, |_, _| reply("t1", u64::MAX)).unwrap(),
+            "t1"
+        );
+        // A day later the capped token is refreshed.
+        let later = t0 + Duration::from_secs(86_400);
+        assert_eq!(ts.token_with(later, |_, _| reply("t2", 600)).unwrap(), "t2");
+        // A server echoing the secret right where the description is cut.
+        let mut ts = source();
+        let description = format!("{}the-client-secret", "x".repeat(376));
+        let e = ts
+            .token_with(t0, |_, _| {
+                Ok((400, aad_error("invalid_request", 900144, &description)))
+            })
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(!text.contains("the-cl"), "{text}");
     }
 
     #[test]

@@ -185,10 +185,12 @@ struct Target {
 }
 
 fn parse_url(url: &str) -> Result<Target, String> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
-    } else if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
+    // Schemes are case-insensitive (RFC 3986 section 3.1); the configuration accepts HTTPS://.
+    let lower = |n: usize| url.get(..n).map(str::to_ascii_lowercase);
+    let (tls, rest) = if lower(8).as_deref() == Some("https://") {
+        (true, &url[8..])
+    } else if lower(7).as_deref() == Some("http://") {
+        (false, &url[7..])
     } else {
         return Err("only http:// and https:// are supported".into());
     };
@@ -562,7 +564,13 @@ mod tests {
         check_url("http://h?x=1", Ok((false, "h", 80, "/?x=1")));
         check_url("https://[::1]:8443/a", Ok((true, "::1", 8443, "/a")));
         check_url("https://[::1]/a", Ok((true, "::1", 443, "/a")));
+        check_url(
+            "HTTPS://Mail.Example.com/EWS",
+            Ok((true, "Mail.Example.com", 443, "/EWS")),
+        );
+        check_url("Http://h", Ok((false, "h", 80, "/")));
         check_url("ftp://h/", Err(()));
+        check_url("httpsé://h/", Err(()));
         check_url("http://user:pw@h/", Err(()));
         check_url("http://:80/", Err(()));
         check_url("http://h:99999/", Err(()));

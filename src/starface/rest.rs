@@ -486,7 +486,9 @@ fn expect_status(
         action: action.to_string(),
         url: shown.to_string(),
         status: resp.status,
-        detail: scrub(&excerpt(&resp.body), secrets),
+        // Scrub the whole body first: a secret cut in half by the excerpt would no longer
+        // match, and its first half would reach the message.
+        detail: excerpt(scrub(&String::from_utf8_lossy(&resp.body), secrets).as_bytes()),
     })
 }
 
@@ -552,6 +554,27 @@ mod tests {
         for (input, expect) in cases {
             assert_eq!(percent_encode(input), expect);
         }
+    }
+
+    #[test]
+    fn secrets_cut_by_the_excerpt_are_still_removed() {
+        let body = format!("{}authToken: TOKEN-0123456789abcdef", "x".repeat(180));
+        let resp = Response {
+            status: 500,
+            headers: vec![],
+            body: body.into_bytes(),
+            url: String::new(),
+        };
+        let err = expect_status(
+            &resp,
+            &[200],
+            "reading",
+            "http://pbx/rest/groups",
+            &["TOKEN-0123456789abcdef"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("TOKEN-"), "{err}");
     }
 
     #[test]
