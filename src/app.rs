@@ -6,7 +6,7 @@ use crate::config::{Backend, Config};
 use crate::exchange::ews::EwsSource;
 use crate::exchange::graph::GraphSource;
 use crate::exchange::CalendarSource;
-use crate::http::{HttpClient, HttpOptions};
+use crate::http::{Cutoff, HttpClient, HttpOptions};
 use crate::starface::Starface;
 
 /// The largest response we read from Exchange: a 100-mailbox availability answer with 20
@@ -25,22 +25,24 @@ pub struct Services {
 
 impl Services {
     /// Builds the clients; does no network I/O. An error here is a configuration error (an
-    /// unreadable `ca_file`).
-    pub fn new(config: &Config) -> Result<Services, String> {
+    /// unreadable `ca_file`). Both clients honour `cutoff` (the daemon's stop).
+    pub fn new(config: &Config, cutoff: &Cutoff) -> Result<Services, String> {
         let exchange_http = HttpClient::new(&HttpOptions {
             timeout: config.exchange.timeout,
             max_body: EXCHANGE_MAX_BODY,
             ca_file: config.exchange.ca_file.clone(),
             insecure_tls: false,
         })
-        .map_err(|e| format!("{}: exchange.ca_file: {e}", config.path.display()))?;
+        .map_err(|e| format!("{}: exchange.ca_file: {e}", config.path.display()))?
+        .with_cutoff(cutoff);
         let starface_http = HttpClient::new(&HttpOptions {
             timeout: STARFACE_TIMEOUT,
             max_body: STARFACE_MAX_BODY,
             ca_file: None,
             insecure_tls: config.starface.insecure_tls,
         })
-        .map_err(|e| format!("{}: starface: {e}", config.path.display()))?;
+        .map_err(|e| format!("{}: starface: {e}", config.path.display()))?
+        .with_cutoff(cutoff);
         let starface =
             Starface::new(&config.starface, starface_http).with_rpc_method(&config.chat.rpc_method);
         let source: Box<dyn CalendarSource + Send> = match config.exchange.backend {

@@ -6,6 +6,7 @@ use crate::cli::Failure;
 use crate::config::{Action, Config};
 use crate::cycle;
 use crate::exchange::BoundedWait;
+use crate::http::Cutoff;
 use crate::once::logout;
 use crate::starface::NumberKind;
 
@@ -66,7 +67,7 @@ pub fn render(rows: &[Row], forwarding_used: bool) -> String {
 }
 
 pub fn run(config: &Config) -> Result<(), Failure> {
-    let mut services = Services::new(config).map_err(Failure::Config)?;
+    let mut services = Services::new(config, &Cutoff::default()).map_err(Failure::Config)?;
     let result = check(config, &mut services);
     logout(&mut services.starface);
     result

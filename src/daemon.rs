@@ -22,6 +22,7 @@ use crate::cli::{self, Failure};
 use crate::config::Config;
 use crate::cycle;
 use crate::exchange::{CalendarSource, NoWait, SourceError};
+use crate::http::Cutoff;
 use crate::logging;
 use crate::model::{Timestamp, Window};
 use crate::once::logout;
@@ -130,12 +131,40 @@ struct Worker {
     /// STARFACE may not be asked again before this (after a failure).
     starface_retry: Timestamp,
     reported: Reported,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
+    /// The directory was read in this tick: the pass looks at everyone (also users who left
+    /// the group, even when no poll can run because the group is empty).
+    directory_refreshed: bool,
+}
+
+/// How long requests may still run after SIGTERM: the operation in flight finishes if it can,
+/// a hung server cannot hold the exit past the 5 s of the contract.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// The stop request: a flag the pass checks between users, and a cutoff for every HTTP request
+/// of the worker's clients (also those in flight, and the logout).
+#[derive(Clone, Debug, Default)]
+struct Stop {
+    flag: Arc<AtomicBool>,
+    cutoff: Cutoff,
+}
+
+impl Stop {
+    fn request(&self) {
+        if !self.flag.swap(true, Ordering::SeqCst) {
+            self.cutoff.within(STOP_GRACE);
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
 }
 
 impl Worker {
-    fn new(config: Config, stop: Arc<AtomicBool>) -> Result<Worker, Failure> {
-        let Services { starface, source } = Services::new(&config).map_err(Failure::Config)?;
+    fn new(config: Config, stop: Stop) -> Result<Worker, Failure> {
+        let Services { starface, source } =
+            Services::new(&config, &stop.cutoff).map_err(Failure::Config)?;
         let (state, corrupt) = state::load(&config.sync.state_dir, cycle::wall_clock())
             .map_err(|e| Failure::Runtime(e.to_string()))?;
         if let Some(e) = corrupt {
@@ -159,6 +188,7 @@ impl Worker {
             starface_retry: 0,
             reported: Reported::default(),
             stop,
+            directory_refreshed: false,
         })
     }
 
@@ -205,6 +235,7 @@ impl Worker {
                         }
                     }
                     self.members = cycle::members(&dir);
+                    self.directory_refreshed = true;
                     self.directory_due = now + self.config.sync.directory_refresh.as_secs() as i64;
                     self.reported.clear("starface");
                     self.starface_backoff.reset();
@@ -214,7 +245,7 @@ impl Worker {
                 }
             }
         }
-        if now < self.poll_due || self.members.is_empty() || self.stop.load(Ordering::SeqCst) {
+        if now < self.poll_due || self.members.is_empty() || self.stop.is_set() {
             return None;
         }
         let source = self.source.take()?;
@@ -243,8 +274,9 @@ impl Worker {
             .is_none_or(|at| is_stale(at, now, self.config.sync.poll_interval));
         // After a poll everyone is looked at; at a boundary only those whose appointments
         // start or end now.
-        let only = (!polled)
-            .then(|| users_at_boundary(&self.members, &self.calendars, self.last_pass, now));
+        let full = polled || std::mem::take(&mut self.directory_refreshed);
+        let only =
+            (!full).then(|| users_at_boundary(&self.members, &self.calendars, self.last_pass, now));
         if only.as_ref().is_some_and(HashSet::is_empty) && !stale {
             self.last_pass = now;
             return;
@@ -258,7 +290,7 @@ impl Worker {
                 stale,
                 dry_run: false,
                 only: only.as_ref(),
-                stop: Some(&self.stop),
+                stop: Some(&self.stop.flag),
             };
             sync::run_pass(
                 &mut pbx,
@@ -332,7 +364,7 @@ impl Worker {
 
     /// Applies a new configuration (SIGHUP).
     fn reload(&mut self, config: Config, now: Timestamp) {
-        match Services::new(&config) {
+        match Services::new(&config, &self.stop.cutoff) {
             Ok(Services { starface, source }) => {
                 logout(&mut self.starface);
                 self.starface = starface;
@@ -382,7 +414,7 @@ struct Asked {
 
 /// Notes a signal (`None`: the signal stream ended, taken as a stop); whether it asks to stop.
 /// A stop also sets `stop`, which a pass checks between users.
-fn note(signal: Option<Signal>, stop: &AtomicBool, asked: &mut Asked) -> bool {
+fn note(signal: Option<Signal>, stop: &Stop, asked: &mut Asked) -> bool {
     match signal {
         Some(Signal::Hup) => {
             asked.reload = true;
@@ -390,7 +422,7 @@ fn note(signal: Option<Signal>, stop: &AtomicBool, asked: &mut Asked) -> bool {
         }
         _ => {
             asked.terminate = true;
-            stop.store(true, Ordering::SeqCst);
+            stop.request();
             true
         }
     }
@@ -417,7 +449,7 @@ async fn next_event<T>(task: &mut smol::Task<T>, signals: &mut Signals) -> Event
 async fn finish<T>(
     mut task: smol::Task<T>,
     signals: &mut Signals,
-    stop: &AtomicBool,
+    stop: &Stop,
     asked: &mut Asked,
 ) -> T {
     loop {
@@ -436,7 +468,7 @@ async fn finish<T>(
 async fn finish_or_abandon<T>(
     mut task: smol::Task<T>,
     signals: &mut Signals,
-    stop: &AtomicBool,
+    stop: &Stop,
     asked: &mut Asked,
 ) -> Option<T> {
     loop {
@@ -454,7 +486,7 @@ async fn finish_or_abandon<T>(
 pub fn run(config_path: &Path, config: Config) -> Result<(), Failure> {
     let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])
         .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = Stop::default();
     let mut worker = Worker::new(config, stop.clone())?;
     log::info!(
         "exchange-status-sync {} started: {} user group '{}', polling every {} s",
@@ -537,6 +569,8 @@ pub fn run(config_path: &Path, config: Config) -> Result<(), Failure> {
             }
         }
         log::info!("stopping: saving the state and logging out");
+        // Also when the stop came between ticks: the logout must not wait for a hung PBX.
+        stop.request();
         smol::unblock(move || worker.shutdown()).await;
     });
     Ok(())

@@ -5,6 +5,7 @@ use crate::cli::Failure;
 use crate::config::Config;
 use crate::cycle;
 use crate::exchange::BoundedWait;
+use crate::http::Cutoff;
 use crate::model::Timestamp;
 use crate::pbx::StarfacePbx;
 use crate::starface::Starface;
@@ -12,7 +13,7 @@ use crate::state;
 use crate::sync::{self, Pass, Reported};
 
 pub fn run(config: &Config, dry_run: bool, at: Option<Timestamp>) -> Result<(), Failure> {
-    let mut services = Services::new(config).map_err(Failure::Config)?;
+    let mut services = Services::new(config, &Cutoff::default()).map_err(Failure::Config)?;
     let result = pass(
         config,
         &mut services,

@@ -199,8 +199,23 @@ pub fn reconcile_forward(
             record: p.record,
         });
     }
+    if want.on && plan.redirects.iter().all(|p| p.record.is_empty()) {
+        // Forwarding is wanted but nothing can be switched (no "always" redirect on a number
+        // we forward): remember that for this stretch, so that later polls cost no read.
+        plan.redirects.push(RedirectPlan {
+            id: NOTHING_TO_SWITCH.to_string(),
+            number: String::new(),
+            enabled: false,
+            write: None,
+            record: SwitchRecord::hands_off(want.stretch_end),
+        });
+    }
     plan
 }
+
+/// The key of the record that says "read, and nothing to switch, during this stretch". No
+/// STARFACE redirect id is empty.
+pub const NOTHING_TO_SWITCH: &str = "";
 
 /// What we set on the chat side. The chat cannot be read back, so this is all we know.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -478,6 +493,25 @@ mod tests {
             .map(|p| (p.id.as_str(), p.write))
             .collect();
         assert_eq!(got, [("1", Some(false)), ("2", None)]);
+        // Nothing switchable: remembered for the stretch, so the next poll reads nothing.
+        let plan = reconcile_forward(
+            &on(100, 0),
+            &BTreeMap::new(),
+            &[redirect("9", false, true, false)],
+        );
+        assert_eq!(plan.redirects.len(), 1);
+        assert_eq!(
+            (plan.redirects[0].id.as_str(), plan.redirects[0].write),
+            (NOTHING_TO_SWITCH, None)
+        );
+        let only: BTreeMap<_, _> = [(
+            NOTHING_TO_SWITCH.to_string(),
+            plan.redirects[0].record.clone(),
+        )]
+        .into();
+        assert!(!forward_needs_read(&on(100, 10), &only));
+        // A new stretch after a gap reads again.
+        assert!(forward_needs_read(&on(300, 200), &only));
         // A redirect of ours that is no longer a target (config changed) is switched off.
         let recs: BTreeMap<_, _> = [("4".to_string(), OURS)].into();
         let plan = reconcile_forward(&on(100, 0), &recs, &[redirect("4", true, true, false)]);

@@ -253,7 +253,12 @@ pub fn run_pass(
             config,
             reported: &mut *reported,
         };
+        let failures_before = user.report.failures.len();
         user.run(appointments, &mut rec);
+        if user.report.failures.len() == failures_before {
+            // Handled without a problem: a failure that comes back later is reported again.
+            user.reported.clear(&format!("failure:{email}"));
+        }
         if rec.is_empty() {
             state.users.remove(&id);
         } else {
@@ -297,9 +302,7 @@ impl UserPass<'_, '_> {
         );
         self.dnd(&d.dnd, &d.dominant, &mut rec.dnd);
         self.forward(&d.forward, &d.dominant, &mut rec.forward);
-        if !self.pass.stale || rec.chat.is_empty() {
-            self.chat(&d, &mut rec.chat);
-        }
+        self.chat(&d, &mut rec.chat);
     }
 
     fn dnd(&mut self, want: &Switch, dominant: &Option<Cause>, rec: &mut SwitchRecord) {
@@ -398,7 +401,14 @@ impl UserPass<'_, '_> {
                 ));
             }
             let mut record = p.record;
-            if let Some(on) = p.write {
+            let mut write = p.write;
+            if self.pass.stale && write == Some(true) {
+                // Nothing is switched on from stale calendars, not even next to a redirect
+                // that is ours.
+                write = None;
+                record = old.clone();
+            }
+            if let Some(on) = write {
                 let cause = if on {
                     want.cause.clone()
                 } else {
@@ -432,10 +442,20 @@ impl UserPass<'_, '_> {
 
     fn chat(&mut self, d: &rules::Desired, rec: &mut ChatRecord) {
         let plan = reconcile::reconcile_chat(d, rec, &self.config.chat);
+        // Stale calendars may only take back what is ours: a write is allowed when it returns
+        // everything to neutral (the record empties), never one that sets something new.
+        if self.pass.stale && plan.write.is_some() && !plan.record.is_empty() {
+            return;
+        }
         if let Some(w) = &plan.write {
             if !self.pass.dry_run {
                 self.report.pbx_writes += 1;
-                if let Err(e) = self.pbx.set_chat(self.id, w.presence, w.text.as_deref()) {
+                // The call carries the configured fields, not only the changed ones: the
+                // presence whenever set_presence is on, ChangeText = subject_as_text.
+                let chat = &self.config.chat;
+                let presence = chat.set_presence.then_some(d.presence);
+                let text = chat.subject_as_text.then_some(d.text.as_str());
+                if let Err(e) = self.pbx.set_chat(self.id, presence, text) {
                     return self.fail("setting the chat status", e);
                 }
             }
@@ -529,6 +549,7 @@ mod tests {
         dnd: HashMap<UserId, bool>,
         redirects: HashMap<UserId, Vec<Redirect>>,
         chat: HashMap<UserId, (Option<Presence>, Option<String>)>,
+        chat_calls: Vec<(UserId, Option<Presence>, Option<String>)>,
         reads: usize,
         writes: usize,
         down: bool,
@@ -581,6 +602,8 @@ mod tests {
         ) -> Result<(), PbxError> {
             self.writes += 1;
             self.check_up()?;
+            self.chat_calls
+                .push((user, presence, text.map(str::to_string)));
             let e = self.chat.entry(user).or_default();
             if presence.is_some() {
                 e.0 = presence;
@@ -817,6 +840,92 @@ mod tests {
             (Some(Presence::Available), Some(String::new()))
         );
         assert_eq!(w.pass(250).pbx_writes, 0);
+    }
+
+    #[test]
+    fn chat_calls_carry_the_configured_fields() {
+        let mut w = World::new(1);
+        w.config = config(true, true);
+        w.appts(1, vec![busy(100, 200, "A"), busy(150, 200, "B")]);
+        w.config.chat.join_parallel_subjects = true;
+        w.pass(100);
+        // Only the text changes at 150, but the call carries the presence too.
+        w.pass(150);
+        let calls: Vec<_> = w
+            .pbx
+            .chat_calls
+            .iter()
+            .map(|(_, p, t)| (*p, t.clone()))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                (Some(Presence::DoNotDisturb), Some("A".to_string())),
+                (Some(Presence::DoNotDisturb), Some("A | B".to_string())),
+            ]
+        );
+        // With only the presence configured, the text is never sent.
+        let mut w = World::new(1);
+        w.config = config(true, false);
+        w.appts(1, vec![busy(100, 200, "A")]);
+        w.pass(100);
+        assert_eq!(w.pbx.chat_calls[0].2, None);
+    }
+
+    #[test]
+    fn stale_chat_goes_back_but_never_forward() {
+        let mut w = World::new(2);
+        w.config = config(true, true);
+        w.appts(1, vec![busy(100, 200, "a")]);
+        w.pass(100);
+        w.appts(2, vec![busy(100, 300, "b")]);
+        let r = w.pass_with(200, true, false);
+        // User 1's ended meeting is taken back; user 2's new one is not acted on.
+        assert_eq!(
+            w.pbx.chat[&1],
+            (Some(Presence::Available), Some(String::new()))
+        );
+        assert!(!w.pbx.chat.contains_key(&2));
+        assert!(
+            r.changes.iter().all(|c| c.email == "u1@x"),
+            "{:?}",
+            lines(&r)
+        );
+    }
+
+    #[test]
+    fn stale_forwarding_never_switches_another_redirect_on() {
+        let mut w = World::new(1);
+        let redirect = |id: &str| Redirect {
+            id: id.into(),
+            number: format!("n{id}"),
+            internal: false,
+            enabled: false,
+            has_destination: true,
+        };
+        w.pbx.redirects.insert(1, vec![redirect("a")]);
+        w.appts(1, vec![oof(100, 300)]);
+        w.pass(100);
+        // A second redirect appears; with stale data it is not switched on.
+        w.pbx.redirects.get_mut(&1).unwrap().push(redirect("b"));
+        let r = w.pass_with(150, true, false);
+        assert_eq!(r.pbx_writes, 0, "{:?}", lines(&r));
+        // Fresh data switches it.
+        let r = w.pass(160);
+        assert_eq!(
+            lines(&r),
+            ["u1@x forward nb off -> on (OOF \"Away\" until 1970-01-01T00:05:00Z)"]
+        );
+    }
+
+    #[test]
+    fn no_switchable_redirect_costs_one_read_per_stretch() {
+        let mut w = World::new(1);
+        w.appts(1, vec![oof(100, 300)]);
+        assert_eq!(w.pass(100).pbx_reads, 1);
+        assert_eq!(w.pass(150).pbx_reads, 0);
+        assert_eq!(w.pass(300).pbx_reads, 0);
+        assert!(w.state.users.is_empty());
     }
 
     #[test]

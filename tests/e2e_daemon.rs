@@ -727,3 +727,34 @@ fn sigterm_during_a_slow_pass_keeps_state_and_pbx_in_step() {
 fn a_hundred_users_at_one_boundary() {
     many_at_one_boundary(Backend::Ews);
 }
+
+/// A PBX that accepts connections and never answers: SIGTERM still ends the daemon within 5 s
+/// (requests in flight are cut off after a grace period), with exit code 0.
+#[test]
+fn sigterm_with_a_hung_pbx_exits_within_five_seconds() {
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hung.local_addr().unwrap().port();
+    // Keep accepted connections open without ever reading or answering.
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for conn in hung.incoming().take(8) {
+            open.push(conn);
+        }
+        std::thread::sleep(Duration::from_secs(20));
+    });
+    let mut w = World::new(Backend::Ews);
+    w.set("starface.url", &format!("\"http://127.0.0.1:{port}\""));
+    let mut d = w.start_daemon();
+    std::thread::sleep(Duration::from_millis(1500));
+    let signalled = std::time::Instant::now();
+    d.signal("TERM");
+    let out = d
+        .wait_exit(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("still running 5 s after SIGTERM:\n{}", d.stderr()));
+    eprintln!(
+        "exit {:?} after SIGTERM with a hung PBX",
+        signalled.elapsed()
+    );
+    assert_eq!(out.code, 0, "{out}");
+    drop(held);
+}

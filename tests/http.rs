@@ -217,3 +217,33 @@ fn tls_with_ca_file_and_insecure() {
     assert!(matches!(err, HttpError::CaFile { .. }), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_cutoff_ends_requests_in_flight() {
+    let server = Server::start(|_| HttpReply {
+        delay: Duration::from_secs(2),
+        ..HttpReply::new(200, "text/plain", "late")
+    })
+    .unwrap();
+    let cutoff = ess::http::Cutoff::default();
+    let client = client(30_000, 1 << 20).with_cutoff(&cutoff);
+    let setter = {
+        let cutoff = cutoff.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            cutoff.within(Duration::from_millis(300));
+        })
+    };
+    let started = Instant::now();
+    let err = client.send(&Request::new("GET", server.url())).unwrap_err();
+    setter.join().unwrap();
+    assert!(matches!(err, HttpError::Timeout { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Once passed, the cutoff ends new requests at once.
+    let err = client.send(&Request::new("GET", server.url())).unwrap_err();
+    assert!(matches!(err, HttpError::Timeout { .. }), "{err}");
+}

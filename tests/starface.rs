@@ -250,6 +250,8 @@ fn the_token_is_renewed_before_its_age_limit() {
     sf.phone_config(1).unwrap();
     sf.phone_config(1).unwrap();
     assert_eq!(sim.logins(), 2, "a token older than the limit is not used");
+    assert_eq!(sim.logouts(), 1, "the old session is ended before renewal");
+    assert_eq!(sim.active_tokens(), 1);
     assert_eq!(
         sim.request_count("GET /rest/users/{id}/phoneconfig"),
         2,

@@ -11,7 +11,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
@@ -249,10 +249,33 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A moment after which no request may still run, shared by clients and their clones and
+/// also seen by requests in flight. The daemon sets it on SIGTERM so that a hung server cannot
+/// hold the exit for a whole time-out.
+#[derive(Clone, Debug, Default)]
+pub struct Cutoff(Arc<Mutex<Option<Instant>>>);
+
+impl Cutoff {
+    /// Every request (running or to come) ends within `limit` from now.
+    pub fn within(&self, limit: Duration) {
+        let at = Instant::now() + limit;
+        let mut cut = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *cut = Some(cut.map_or(at, |c| c.min(at)));
+    }
+
+    fn get(&self) -> Option<Instant> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// How long one socket wait lasts at most, so that a cutoff set meanwhile is noticed.
+const WAIT_SLICE: Duration = Duration::from_millis(200);
+
 /// The client; cheap to clone.
 #[derive(Clone)]
 pub struct HttpClient {
     opts: HttpOptions,
+    cutoff: Cutoff,
     tls: Option<Arc<rustls::ClientConfig>>,
     tls_error: Option<String>,
 }
@@ -281,9 +304,16 @@ impl HttpClient {
         };
         Ok(HttpClient {
             opts: opts.clone(),
+            cutoff: Cutoff::default(),
             tls,
             tls_error,
         })
+    }
+
+    /// Shares `cutoff` with this client: once set, its requests end by then.
+    pub fn with_cutoff(mut self, cutoff: &Cutoff) -> HttpClient {
+        self.cutoff = cutoff.clone();
+        self
     }
 
     pub fn options(&self) -> &HttpOptions {
@@ -305,7 +335,10 @@ impl HttpClient {
                 });
             }
         }
-        let deadline = Instant::now() + self.opts.timeout;
+        let mut deadline = Instant::now() + self.opts.timeout;
+        if let Some(cut) = self.cutoff.get() {
+            deadline = deadline.min(cut);
+        }
         let host_header = match (target.tls, target.port) {
             (true, 443) | (false, 80) => bracket(&target.host),
             (_, p) => format!("{}:{p}", bracket(&target.host)),
@@ -343,6 +376,7 @@ impl HttpClient {
                 Deadline {
                     inner: stream,
                     deadline,
+                    cutoff: self.cutoff.clone(),
                 },
                 &bytes,
                 head,
@@ -353,6 +387,7 @@ impl HttpClient {
                 Deadline {
                     inner: tcp,
                     deadline,
+                    cutoff: self.cutoff.clone(),
                 },
                 &bytes,
                 head,
@@ -497,32 +532,56 @@ impl Timed for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     }
 }
 
-/// Sets the socket's time-outs to what is left of the deadline before every read and write.
+/// Sets the socket's time-outs to what is left of the deadline (or of a cutoff set meanwhile)
+/// before every read and write. Reads wait in slices so that a cutoff set during a long wait is
+/// noticed; a slice that ends without data is retried while time is left (rustls and the
+/// socket lose nothing when a read times out).
 struct Deadline<S> {
     inner: S,
     deadline: Instant,
+    cutoff: Cutoff,
 }
 
 impl<S: Timed> Deadline<S> {
-    fn arm(&self) -> io::Result<()> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+    fn end(&self) -> Instant {
+        self.cutoff
+            .get()
+            .map_or(self.deadline, |c| c.min(self.deadline))
+    }
+
+    fn arm(&self, slice: bool) -> io::Result<()> {
+        let left = self.end().saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
         }
-        self.inner.set_timeouts(left)
+        self.inner
+            .set_timeouts(if slice { left.min(WAIT_SLICE) } else { left })
     }
 }
 
 impl<S: Read + Timed> Read for Deadline<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm()?;
-        self.inner.read(buf)
+        loop {
+            self.arm(true)?;
+            match self.inner.read(buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) && Instant::now() < self.end() =>
+                {
+                    continue
+                }
+                other => return other,
+            }
+        }
     }
 }
 
 impl<S: Write + Timed> Write for Deadline<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.arm()?;
+        // Writes are small and not retried (a TLS write may have taken part of the data).
+        self.arm(false)?;
         self.inner.write(buf)
     }
 

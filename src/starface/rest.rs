@@ -193,6 +193,13 @@ impl Starface {
             .as_ref()
             .is_some_and(|t| t.obtained.elapsed() < self.token_max_age);
         if !fresh {
+            if self.token.is_some() {
+                // Renewal by age: end the old session first (best effort), so that a daemon
+                // running for weeks leaves no trail of open sessions on the PBX.
+                if let Err(e) = self.logout() {
+                    log::debug!("ending the old STARFACE session before renewal: {e}");
+                }
+            }
             self.login()?;
         }
         Ok(())
