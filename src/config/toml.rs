@@ -185,7 +185,7 @@ fn is_control(c: char) -> bool {
     (c < ' ' && c != '\t') || c == '\u{7F}'
 }
 
-/// A character for a message: in backquotes, or as U+XXXX when it is a control character.
+/// A character for a message: in backquotes, or as U+hhhh when it is a control character.
 fn shown(c: char) -> String {
     if is_control(c) {
         format!("U+{:04X}", c as u32)
@@ -194,7 +194,7 @@ fn shown(c: char) -> String {
     }
 }
 
-/// An invalid escape for a message: `\q`, or a backslash followed by U+XXXX.
+/// An invalid escape for a message: `\q`, or a backslash followed by U+hhhh.
 fn shown_escape(c: char) -> String {
     if is_control(c) {
         format!("`\\` followed by U+{:04X}", c as u32)
@@ -431,7 +431,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// The hex digits of `\uXXXX` (`digits` = 4) or `\UXXXXXXXX` (8).
+    /// The hex digits of `\uhhhh` (`digits` = 4) or `\Uhhhhhhhh` (8).
     fn unicode_escape(&mut self, digits: usize) -> Result<char, TomlError> {
         let letter = if digits == 4 { 'u' } else { 'U' };
         let hex = self.rest().get(..digits).unwrap_or("");
