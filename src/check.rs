@@ -5,9 +5,8 @@ use crate::app::Services;
 use crate::cli::Failure;
 use crate::config::{Action, Config};
 use crate::cycle;
-use crate::exchange::BoundedWait;
 use crate::http::Cutoff;
-use crate::once::logout;
+use crate::once::{calendars_around, logout};
 use crate::starface::NumberKind;
 
 /// One row of the table.
@@ -15,10 +14,10 @@ use crate::starface::NumberKind;
 pub struct Row {
     pub login: String,
     pub email: String,
-    /// `Ok` or why not.
+    /// The number of appointments read, or why the mailbox could not be read.
     pub mailbox: Result<usize, String>,
-    /// `None`: not read (forwarding not configured, or reading failed); else the numbers of the
-    /// redirects we would switch that lack a destination.
+    /// The numbers of the redirects we would switch that lack a destination, or why the
+    /// redirects could not be read.
     pub missing_destination: Result<Vec<String>, String>,
 }
 
@@ -94,15 +93,12 @@ fn check(config: &Config, services: &mut Services) -> Result<(), Failure> {
         println!("warning: {w}");
     }
     let members = cycle::members(&directory);
-    let now = cycle::wall_clock();
-    let window = cycle::window(now, config.sync.lookahead.as_secs());
-    let calendars = cycle::read_calendars(
+    let calendars = calendars_around(
+        config,
         services.source.as_mut(),
         &members,
-        window,
-        &mut BoundedWait::for_once(),
-    )
-    .map_err(|e| Failure::Runtime(format!("Exchange: {e}")))?;
+        cycle::wall_clock(),
+    )?;
     let numbers = starface
         .numbers()
         .map_err(|e| Failure::Runtime(e.to_string()))?;

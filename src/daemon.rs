@@ -319,13 +319,8 @@ impl Worker {
     ) -> bool {
         match result {
             Ok(calendars) => {
-                for (email, c) in &calendars {
-                    if let Err(e) = c {
-                        if self.reported.first(&format!("mailbox:{email}"), e) {
-                            log::error!("{email}: mailbox not readable: {e}");
-                        }
-                    }
-                }
+                // Unreadable mailboxes are reported by the pass that follows every poll (once,
+                // through `Reported`), not here as well.
                 self.calendars = calendars;
                 self.calendars_at = Some(now);
                 self.poll_due = now + self.config.sync.poll_interval.as_secs() as i64;

@@ -1,16 +1,19 @@
 //! `once`: one pass at TIME (default now), then exit.
 
+use std::collections::HashMap;
+
 use crate::app::Services;
 use crate::cli::Failure;
 use crate::config::Config;
 use crate::cycle;
-use crate::exchange::BoundedWait;
+use crate::exchange::{BoundedWait, CalendarSource};
 use crate::http::Cutoff;
 use crate::model::Timestamp;
 use crate::pbx::StarfacePbx;
 use crate::starface::Starface;
 use crate::state;
-use crate::sync::{self, Pass, Reported};
+
+use crate::sync::{self, Calendar, Member, Pass, Reported};
 
 pub fn run(config: &Config, dry_run: bool, at: Option<Timestamp>) -> Result<(), Failure> {
     let mut services = Services::new(config, &Cutoff::default()).map_err(Failure::Config)?;
@@ -31,6 +34,18 @@ pub fn logout(starface: &mut Starface) {
     }
 }
 
+/// The members' calendars around `t`, under the throttling rule of the one-shot commands.
+pub fn calendars_around(
+    config: &Config,
+    source: &mut dyn CalendarSource,
+    members: &[Member],
+    t: Timestamp,
+) -> Result<HashMap<String, Calendar>, Failure> {
+    let window = cycle::window(t, config.sync.lookahead.as_secs());
+    cycle::read_calendars(source, members, window, &mut BoundedWait::for_once())
+        .map_err(|e| Failure::Runtime(format!("Exchange: {e}")))
+}
+
 fn pass(
     config: &Config,
     services: &mut Services,
@@ -48,14 +63,7 @@ fn pass(
         log::warn!("{w}");
     }
     let members = cycle::members(&directory);
-    let window = cycle::window(t, config.sync.lookahead.as_secs());
-    let calendars = cycle::read_calendars(
-        services.source.as_mut(),
-        &members,
-        window,
-        &mut BoundedWait::for_once(),
-    )
-    .map_err(|e| Failure::Runtime(format!("Exchange: {e}")))?;
+    let calendars = calendars_around(config, services.source.as_mut(), &members, t)?;
     // A dry run writes nothing anywhere, not even to move a corrupt state file aside.
     let (mut state, corrupt) = if dry_run {
         match state::load_readonly(&config.sync.state_dir) {

@@ -241,7 +241,6 @@ pub fn run_pass(
                 continue;
             }
         };
-        reported.clear(&format!("mailbox:{email}"));
         let mut rec = state.users.get(&id).cloned().unwrap_or_default();
         rec.email = email.clone();
         let mut user = UserPass {
