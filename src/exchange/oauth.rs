@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crate::config::Secret;
 use crate::http::{redact_url, HttpClient, Request};
 use crate::json::{self, Value};
+use crate::{percent, secrets};
 
 /// How long before its expiry a cached token is replaced. Five minutes covers clock skew and a
 /// slow batch that starts just before the expiry.
@@ -119,13 +120,9 @@ impl fmt::Display for OAuthError {
 impl std::error::Error for OAuthError {}
 
 impl OAuthError {
-    /// Replaces `secret` (as sent and form-encoded) in every text of the error: a server that
-    /// echoes the request in its error description must not get the secret into our logs.
-    fn redacted(mut self, secret: &str) -> OAuthError {
-        if secret.is_empty() {
-            return self;
-        }
-        let encoded = form_encode(secret);
+    /// Scrubs every text of the error of the secrets the process knows: a server that echoes
+    /// the request in its error description must not get the secret into our logs.
+    fn scrubbed(mut self) -> OAuthError {
         let fields: Vec<&mut String> = match &mut self {
             OAuthError::Transport { message, .. } | OAuthError::BadResponse { message, .. } => {
                 vec![message]
@@ -141,9 +138,7 @@ impl OAuthError {
             } => vec![error, description],
         };
         for f in fields {
-            if f.contains(secret) || f.contains(&encoded) {
-                *f = f.replace(secret, "***").replace(&encoded, "***");
-            }
+            *f = secrets::scrub(f);
         }
         self
     }
@@ -153,26 +148,10 @@ impl OAuthError {
 pub fn build_token_request_body(client_id: &str, client_secret: &str, scope: &str) -> String {
     format!(
         "grant_type=client_credentials&client_id={}&client_secret={}&scope={}",
-        form_encode(client_id),
-        form_encode(client_secret),
-        form_encode(scope)
+        percent::form_encode(client_id),
+        percent::form_encode(client_secret),
+        percent::form_encode(scope)
     )
-}
-
-/// `application/x-www-form-urlencoded` encoding of one value: unreserved characters stay, a
-/// space becomes `+`, everything else `%XX` per UTF-8 byte.
-pub fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// What a token response says, before it is tied to a URL and a client for the message.
@@ -364,6 +343,7 @@ impl TokenSource {
         client_secret: Secret,
         scope: &str,
     ) -> TokenSource {
+        secrets::register(client_secret.expose());
         TokenSource {
             token_url: token_url.to_string(),
             client_id: client_id.to_string(),
@@ -411,23 +391,26 @@ impl TokenSource {
         self.cached = None;
         let body =
             build_token_request_body(&self.client_id, self.client_secret.expose(), &self.scope);
-        let secret = self.client_secret.expose();
-        let (status, text) = post(&self.token_url, body).map_err(|e| e.redacted(secret))?;
-        // A server that echoes the request must not get the secret into a message: redact the
-        // whole answer before any part of it is cut out for an error.
-        let text = if secret.is_empty() {
-            text
-        } else {
-            text.replace(secret, "***")
+        let (status, text) = post(&self.token_url, body).map_err(OAuthError::scrubbed)?;
+        let shown = redact_url(&self.token_url);
+        let read = |text: &str| classify(status, text, &shown, &self.client_id, &self.scope);
+        // A server that echoes the request must not get the secret into a message: an error is
+        // worded again from the scrubbed answer, so that no part of a secret is cut out for it.
+        // The answer of a success is read as it is (a token may look like an earlier one).
+        let (token, expires_in) = match read(&text) {
+            Ok(ok) => ok,
+            Err(_) => {
+                return Err(match read(&secrets::scrub(&text)) {
+                    Err(e) => e.scrubbed(),
+                    Ok(_) => OAuthError::BadResponse {
+                        url: shown.clone(),
+                        status,
+                        message: "the answer holds a secret of this program".into(),
+                    },
+                })
+            }
         };
-        let (token, expires_in) = classify(
-            status,
-            &text,
-            &redact_url(&self.token_url),
-            &self.client_id,
-            &self.scope,
-        )
-        .map_err(|e| e.redacted(secret))?;
+        secrets::register_rotating(&token);
         // A day at most: Entra ID issues tokens for about an hour, and an absurd value from a
         // broken or hostile server must neither overflow the clock nor pin a token forever.
         let lifetime = Duration::from_secs(expires_in.min(MAX_LIFETIME_SECS));

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::config::{ChatConfig, LoginType, Secret, StarfaceConfig};
 use crate::http::{redact_url, HttpClient, Request, Response};
 use crate::model::Presence;
+use crate::{percent, secrets};
 
 use super::auth;
 use super::error::StarfaceError;
@@ -63,6 +64,7 @@ struct Call<'a> {
 impl Starface {
     /// Prepares a session; does no I/O.
     pub fn new(cfg: &StarfaceConfig, http: HttpClient) -> Starface {
+        secrets::register(cfg.password.expose());
         Starface {
             base: cfg.url.trim_end_matches('/').to_string(),
             login: cfg.login.clone(),
@@ -123,7 +125,7 @@ impl Starface {
         let shown = redact_url(&url);
         let action = "reading the login template";
         let resp = self.send(action, &self.request("GET", &url, None))?;
-        expect_status(&resp, &[200], action, &shown, &[])?;
+        expect_status(&resp, &[200], action, &shown)?;
         let template = parse_json(&resp, action, &shown)?;
         let type_name = auth::login_type_name(self.login_type);
         let bad = |detail: String| StarfaceError::BadResponse {
@@ -134,6 +136,7 @@ impl Starface {
         let nonce = objects::login_nonce(&template).map_err(bad)?;
         let secret =
             auth::login_secret(self.login_type, &self.login, nonce, self.password.expose());
+        secrets::register_rotating(&secret);
         let body = objects::login_request(&template, type_name, &secret).map_err(bad)?;
         let action = "logging in";
         let resp = self.send(action, &self.request("POST", &url, Some(&body.to_json())))?;
@@ -163,6 +166,7 @@ impl Starface {
             url: shown.clone(),
             detail,
         })?;
+        secrets::register_rotating(&token);
         self.token = Some(Token {
             value: token,
             obtained: Instant::now(),
@@ -180,10 +184,10 @@ impl Starface {
         let shown = redact_url(&url);
         let action = "logging out";
         let req = self.request("DELETE", &url, None);
-        let token = self.token.take().map(|t| t.value).unwrap_or_default();
+        self.token = None;
         let resp = self.send(action, &req)?;
         // 401: the token had already expired, which is as good as logged out.
-        expect_status(&resp, &[200, 204, 401], action, &shown, &[&token])?;
+        expect_status(&resp, &[200, 204, 401], action, &shown)?;
         Ok(())
     }
 
@@ -232,8 +236,7 @@ impl Starface {
                 });
             }
         }
-        let token = self.token.as_ref().map_or("", |t| t.value.as_str());
-        expect_status(&resp, ok, &call.action, &shown, &[token])?;
+        expect_status(&resp, ok, &call.action, &shown)?;
         Ok(resp)
     }
 
@@ -409,7 +412,7 @@ impl Starface {
             ),
             &format!(
                 "/redirects/{}?actOnBehalfOf={user}",
-                percent_encode(&current.id)
+                percent::segment(&current.id)
             ),
             &current.with_enabled(on),
         )
@@ -435,10 +438,11 @@ impl Starface {
         // holds characters a query cannot.
         let auth = auth::xmlrpc_auth(&self.login, self.password.expose());
         let hash = auth.rsplit_once(':').map_or("", |(_, hash)| hash);
+        secrets::register(hash);
         let url = format!(
             "{}/xml-rpc?de.vertico.starface.auth={}:{hash}",
             self.base,
-            percent_encode(&self.login)
+            percent::encode(&self.login)
         );
         let shown = redact_url(&url);
         let action = format!("setting the chat status of user {user}");
@@ -446,7 +450,7 @@ impl Starface {
             .header("Content-Type", "text/xml; charset=utf-8")
             .body(body.into_bytes());
         let resp = self.send(&action, &req)?;
-        expect_status(&resp, &[200], &action, &shown, &[hash])?;
+        expect_status(&resp, &[200], &action, &shown)?;
         let text = resp.text().map_err(|e| StarfaceError::BadResponse {
             action: action.clone(),
             url: shown.clone(),
@@ -458,7 +462,7 @@ impl Starface {
                 method: self.rpc_method.clone(),
                 user,
                 code: fault.code,
-                message: scrub(&fault.message, &[hash]),
+                message: secrets::scrub(&fault.message),
             }),
             Err(detail) => Err(StarfaceError::BadResponse {
                 action,
@@ -478,13 +482,12 @@ fn on_off(on: bool) -> &'static str {
 }
 
 /// Checks the status; an unexpected one becomes an error quoting the start of the body, with
-/// `secrets` (the token, the auth hash) cut out in case the server echoes the request.
+/// every known secret (the token, the auth hash) cut out in case the server echoes the request.
 fn expect_status(
     resp: &Response,
     ok: &[u16],
     action: &str,
     shown: &str,
-    secrets: &[&str],
 ) -> Result<(), StarfaceError> {
     if ok.contains(&resp.status) {
         return Ok(());
@@ -495,17 +498,8 @@ fn expect_status(
         status: resp.status,
         // Scrub the whole body first: a secret cut in half by the excerpt would no longer
         // match, and its first half would reach the message.
-        detail: excerpt(scrub(&String::from_utf8_lossy(&resp.body), secrets).as_bytes()),
+        detail: excerpt(secrets::scrub(&String::from_utf8_lossy(&resp.body)).as_bytes()),
     })
-}
-
-/// Replaces every occurrence of each (non-empty) secret.
-fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(secret, "[redacted]");
-    }
-    out
 }
 
 fn parse_json(resp: &Response, action: &str, shown: &str) -> Result<Value, StarfaceError> {
@@ -533,35 +527,9 @@ fn excerpt(body: &[u8]) -> String {
     out.trim().to_string()
 }
 
-/// Percent-encodes everything but unreserved characters, for a path segment or query value.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_encoding_table() {
-        let cases = [
-            ("abc-1.2_3~", "abc-1.2_3~"),
-            ("a b/c?d&e", "a%20b%2Fc%3Fd%26e"),
-            ("123:ab", "123%3Aab"),
-            ("ä", "%C3%A4"),
-        ];
-        for (input, expect) in cases {
-            assert_eq!(percent_encode(input), expect);
-        }
-    }
 
     #[test]
     fn secrets_cut_by_the_excerpt_are_still_removed() {
@@ -572,25 +540,11 @@ mod tests {
             body: body.into_bytes(),
             url: String::new(),
         };
-        let err = expect_status(
-            &resp,
-            &[200],
-            "reading",
-            "http://pbx/rest/groups",
-            &["TOKEN-0123456789abcdef"],
-        )
-        .unwrap_err()
-        .to_string();
+        secrets::register_rotating("TOKEN-0123456789abcdef");
+        let err = expect_status(&resp, &[200], "reading", "http://pbx/rest/groups")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("TOKEN-"), "{err}");
-    }
-
-    #[test]
-    fn scrub_removes_secrets() {
-        assert_eq!(
-            scrub("a tok b tok", &["tok", ""]),
-            "a [redacted] b [redacted]"
-        );
-        assert_eq!(scrub("nothing", &[]), "nothing");
     }
 
     #[test]

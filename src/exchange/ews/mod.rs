@@ -27,6 +27,7 @@ use crate::exchange::oauth::TokenSource;
 use crate::exchange::{CalendarSource, MailboxError, MailboxResult, SourceError, Throttle};
 use crate::http::{redact_url, HttpClient, Request, Response};
 use crate::model::Window;
+use crate::secrets;
 
 /// The OAuth2 scope of EWS in Exchange Online.
 pub const OAUTH_SCOPE: &str = "https://outlook.office365.com/.default";
@@ -96,12 +97,12 @@ impl EwsSource {
             EwsAuth::Basic => {
                 let password = cfg.password.as_ref().map_or("", Secret::expose);
                 let pair = format!("{}:{password}", cfg.username);
+                let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+                secrets::register(password);
+                secrets::register(&encoded);
                 Auth::Basic {
                     username: cfg.username.clone(),
-                    header: Secret::new(format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD.encode(pair)
-                    )),
+                    header: Secret::new(format!("Basic {encoded}")),
                 }
             }
             EwsAuth::OAuth2 => Auth::OAuth2(TokenSource::new(
@@ -226,7 +227,8 @@ impl EwsSource {
         let parsed = resp
             .text()
             .map_err(|e| e.to_string())
-            .and_then(|text| response::parse(text, op));
+            .and_then(|text| response::parse(text, op))
+            .map(scrubbed);
         match parsed {
             Ok(Parsed::Mailboxes(results)) if resp.status == 200 => Ok(results),
             Ok(Parsed::Mailboxes(_)) | Err(_) if resp.status == 500 => Err(EwsError::Status {
@@ -335,6 +337,30 @@ impl EwsSource {
     }
 }
 
+/// The parsed answer with every text Exchange wrote (a fault's faultstring, a mailbox's
+/// MessageText) scrubbed of the secrets the process knows: a server may echo the request's
+/// `Authorization` header in them.
+fn scrubbed(parsed: Parsed) -> Parsed {
+    match parsed {
+        Parsed::Fault(mut f) => {
+            f.message = secrets::scrub(&f.message);
+            Parsed::Fault(f)
+        }
+        Parsed::Mailboxes(results) => Parsed::Mailboxes(
+            results
+                .into_iter()
+                .map(|r| {
+                    r.map_err(|e| MailboxError {
+                        code: secrets::scrub(&e.code),
+                        message: secrets::scrub(&e.message),
+                    })
+                })
+                .collect(),
+        ),
+        busy => busy,
+    }
+}
+
 impl CalendarSource for EwsSource {
     fn fetch(
         &mut self,
@@ -397,6 +423,41 @@ mod tests {
             debug.contains("https://mail.example.com/EWS/Exchange.asmx"),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn echoed_credentials_are_scrubbed_from_faults_and_mailbox_messages() {
+        let http = HttpClient::new(&HttpOptions::default()).expect("client");
+        let _source = EwsSource::new(&config(EwsAuth::Basic, false), http);
+        // base64 of "svc@example.com:hunter2", the value the Authorization header carried.
+        let basic = "c3ZjQGV4YW1wbGUuY29tOmh1bnRlcjI=";
+        let fault = scrubbed(Parsed::Fault(response::Fault {
+            code: "ErrorAccessDenied".into(),
+            message: format!("denied for Authorization: Basic {basic} (password hunter2)"),
+            back_off: None,
+        }));
+        let Parsed::Fault(f) = fault else {
+            panic!("not a fault")
+        };
+        assert_eq!(
+            f.message,
+            "denied for Authorization: Basic [redacted] (password [redacted])"
+        );
+        let mailboxes = scrubbed(Parsed::Mailboxes(vec![
+            Err(MailboxError {
+                code: "ErrorMailRecipientNotFound".into(),
+                message: format!("no mailbox; request had Basic {basic}"),
+            }),
+            Ok(Vec::new()),
+        ]));
+        let Parsed::Mailboxes(results) = mailboxes else {
+            panic!("not mailboxes")
+        };
+        assert_eq!(
+            results[0].as_ref().map_err(|e| e.message.as_str()),
+            Err("no mailbox; request had Basic [redacted]")
+        );
+        assert!(results[1].is_ok());
     }
 
     #[test]

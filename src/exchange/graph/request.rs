@@ -17,26 +17,11 @@ pub const SELECT: &str = "subject,start,end,showAs,isAllDay,sensitivity";
 /// The header that makes Graph write `start`/`end` in UTC.
 pub const PREFER_UTC: (&str, &str) = ("Prefer", "outlook.timezone=\"UTC\"");
 
-/// Percent-encodes one path segment: everything but the unreserved characters, so that an
-/// address with `@`, `+`, `/`, `'` or `#` cannot change the URL's meaning.
-pub fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for &b in s.as_bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// The calendarView of `email` in `window`, relative to `graph_url`: `/users/…/calendarView?…`.
 pub fn calendar_view_path(email: &str, window: Window) -> String {
     format!(
         "/users/{}/calendarView?startDateTime={}&endDateTime={}&$select={SELECT}&$top={PAGE_SIZE}",
-        encode_segment(email),
+        crate::percent::segment(email),
         format_rfc3339(window.start),
         format_rfc3339(window.end)
     )
@@ -96,6 +81,10 @@ mod tests {
         check("o'brien+tag@example.com", "o%27brien%2Btag%40example.com");
         check("a/b?c#d@x", "a%2Fb%3Fc%23d%40x");
         check("jürgen@example.de", "j%C3%BCrgen%40example.de");
+        // Dot segments would be normalised away by the server: `/users/../calendarView`.
+        check("..", "%2E%2E");
+        check(".", "%2E");
+        check("a.b", "a.b");
     }
 
     #[test]

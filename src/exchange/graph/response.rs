@@ -187,11 +187,13 @@ fn date_time(e: &Value, key: &str) -> Result<Timestamp, String> {
 }
 
 /// Graph's error body `{"error":{"code","message"}}` as `(code, message)`; `None` when the body
-/// has no such object. The message is cut to one line of bounded length.
+/// has no such object. The message is scrubbed of known secrets (Graph may echo the request's
+/// `Authorization` value) and cut to one line of bounded length.
 pub fn parse_error(body: &Value) -> Option<(String, String)> {
     let err = body.get("error")?;
     let code = err.get("code").and_then(Value::as_str)?.to_string();
-    let message = err.get("message").and_then(Value::as_str).unwrap_or("");
+    // Scrubbed whole before it is cut: a secret cut in half would no longer match.
+    let message = crate::secrets::scrub(err.get("message").and_then(Value::as_str).unwrap_or(""));
     let line = message.lines().next().unwrap_or("").trim();
     let message = match line.char_indices().nth(MAX_MESSAGE) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
@@ -460,6 +462,15 @@ mod tests {
         );
         let (_, m) = err(&long).unwrap();
         assert_eq!(m.chars().count(), MAX_MESSAGE + 1);
+        // A message that repeats the request's bearer token, even where the cut falls.
+        crate::secrets::register_rotating("eyJ0eXAiOiJKV1Qi.payload.sig");
+        let echo = format!(
+            r#"{{"error":{{"code":"InvalidAuthenticationToken","message":"{}Bearer eyJ0eXAiOiJKV1Qi.payload.sig"}}}}"#,
+            "x".repeat(MAX_MESSAGE - 10)
+        );
+        let (_, m) = err(&echo).unwrap();
+        assert!(!m.contains("eyJ0eXAi"), "{m}");
+        assert!(m.starts_with("xxx"), "{m}");
     }
 
     #[test]
