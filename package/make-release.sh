@@ -10,7 +10,7 @@
 # Output in target/dist/ (or $DIST):
 #   exchange-status-sync-<version>-<arch>-linux-musl.tar.gz, each unpacking to a directory of
 #   the same name with the binary, install.sh, uninstall.sh, the unit, the init script, the
-#   logrotate snippet, config.example.toml, README.md, README.de.md, docs/, LICENSE* and a
+#   logrotate snippet, config.example.toml, README.md, README.de.md, docs/, LICENSE-MIT, LICENSE-APACHE and a
 #   SHA256SUMS of its own files;
 #   SHA256SUMS over the tarballs.
 set -eu
@@ -44,8 +44,13 @@ pack() {
         cp "package/$f" "$stage/$f"
     done
     chmod 0755 "$stage/install.sh" "$stage/uninstall.sh" "$stage/$NAME.init"
-    for f in README.md README.de.md LICENSE LICENSE-MIT LICENSE-APACHE; do
-        if [ -f "$f" ]; then cp "$f" "$stage/$f"; fi
+    # The licence texts that Cargo.toml's "MIT OR Apache-2.0" refers to travel with the binary.
+    for f in README.md README.de.md LICENSE-MIT LICENSE-APACHE; do
+        [ -f "$f" ] || {
+            echo "make-release.sh: $f is missing" >&2
+            exit 1
+        }
+        cp "$f" "$stage/$f"
     done
     if [ -d docs ]; then
         mkdir -p "$stage/docs"

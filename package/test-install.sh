@@ -61,7 +61,8 @@ if [ -x "$musl_bin" ]; then
     pkg=$(ls -d "$tmp"/$NAME-*-x86_64-linux-musl)
     check "the tarball's own SHA256SUMS match its files" bash -c "cd '$pkg' && sha256sum -c SHA256SUMS"
     check "the tarball holds the binary and every package file" bash -c "
-        for f in $NAME install.sh uninstall.sh $NAME.service $NAME.init logrotate config.example.toml; do
+        for f in $NAME install.sh uninstall.sh $NAME.service $NAME.init logrotate config.example.toml \
+            LICENSE-MIT LICENSE-APACHE README.md README.de.md; do
             [ -f '$pkg'/\$f ] || { echo \"missing \$f\"; exit 1; }
         done"
     if command -v file >/dev/null 2>&1; then
