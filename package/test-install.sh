@@ -70,6 +70,16 @@ if [ -x "$musl_bin" ]; then
     else
         echo "skip the static check: file is not installed"
     fi
+    arm_tarball=$(ls "$tmp"/dist/$NAME-*-aarch64-linux-musl.tar.gz 2>/dev/null || true)
+    if [ -n "$arm_tarball" ]; then
+        check "the aarch64 tarball holds a static aarch64 binary" bash -c "
+            tar -C '$tmp' -xzf '$arm_tarball' &&
+            file -b '$tmp'/$NAME-*-aarch64-linux-musl/$NAME | grep -q 'ARM aarch64.*static'"
+    elif [ "${CI:-}" = true ]; then
+        check "make-release.sh built the aarch64 tarball" false
+    else
+        echo "skip the aarch64 tarball: no aarch64 toolchain (see package/make-release.sh)"
+    fi
     binary="$pkg/$NAME"
     installer="$pkg/install.sh"
     uninstaller="$pkg/uninstall.sh"
