@@ -205,6 +205,84 @@ fails_to_start() {
 }
 check "start with a bad configuration fails and says why" fails_to_start
 
+# --- the init script as an unprivileged user, by each way of dropping root the host has
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    echo "== init script as nobody"
+    user=nobody
+    group=$(id -gn nobody)
+    urun="$tmp/urun"
+    mkdir -p "$urun/state"
+    # nobody must reach the binary, the configuration and its state below $tmp.
+    chmod 711 "$tmp"
+    install -m 600 -o "$user" -g "$group" "$run/secret" "$urun/secret"
+    sed "s#^state_dir = .*#state_dir = \"$urun/state\"#" "$run/config.toml" | grep -v '^nonsense' >"$urun/config.toml"
+    # As install.sh leaves it: root owns the configuration, the service's group reads it.
+    chown "root:$group" "$urun/config.toml"
+    chmod 640 "$urun/config.toml"
+    chown "$user:$group" "$urun/state"
+    chmod 700 "$urun/state"
+    # A busybox host: its chroot has no --userspec and its setpriv no --reuid, so the script
+    # must find busybox's start-stop-daemon by itself.
+    bb="$tmp/busybox-bin"
+    mkdir -p "$bb"
+    if command -v busybox >/dev/null 2>&1; then
+        for applet in chroot setpriv start-stop-daemon; do ln -s "$(command -v busybox)" "$bb/$applet"; done
+    fi
+    # runs_as UID: the daemon (the pid file's process, or for su its child) runs as UID.
+    runs_as() {
+        local pid c
+        pid=$(cat "$urun/pid")
+        for c in $pid $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+            if [ "$(cat /proc/"$c"/comm 2>/dev/null)" = "${NAME:0:15}" ]; then
+                awk -v want="$1" '/^Uid:/ { exit !($2 == want) }' /proc/"$c"/status && return 0
+                echo "pid $c: $(grep '^Uid:' /proc/"$c"/status), want $1"
+                return 1
+            fi
+        done
+        echo "no $NAME process among $pid and its children"
+        return 1
+    }
+    # has_method METHOD: the host can drop root that way (grep without -q: no SIGPIPE).
+    has_method() {
+        case $1 in
+            busybox) [ -e "$bb/chroot" ] ;;
+            chroot) chroot --help 2>&1 | grep -- --userspec >/dev/null ;;
+            setpriv) setpriv --help 2>&1 | grep -- --reuid >/dev/null ;;
+            *) command -v "$1" >/dev/null 2>&1 ;;
+        esac
+    }
+    uid=$(id -u nobody)
+    for method in busybox chroot setpriv start-stop-daemon su; do
+        if ! has_method "$method"; then
+            echo "skip dropping root through $method: not on this host"
+            continue
+        fi
+        if [ "$method" = busybox ]; then
+            uinit=(env PATH="$bb:$PATH")
+            want_method=start-stop-daemon
+        else
+            uinit=(env ESS_DROP="$method")
+            want_method=$method
+        fi
+        uinit+=(ESS_BIN="$dest/usr/local/bin/$NAME" ESS_CONFIG="$urun/config.toml" ESS_LOG="$urun/log"
+            ESS_USER="$user" ESS_PIDFILE="$urun/pid" sh "$dest/etc/init.d/$NAME")
+        : >"$urun/log"
+        "${uinit[@]}" start >"$urun/start.out" 2>&1 || true
+        daemon_pid=$(cat "$urun/pid" 2>/dev/null || true)
+        check "$method: start as $user through $want_method" contains "$urun/start.out" "as $user (through $want_method): OK"
+        check "$method: the daemon runs as $user" runs_as "$uid"
+        check "$method: it reads its configuration and logs" wait_for "$urun/log" "started"
+        check "$method: reload" "${uinit[@]}" reload
+        check "$method: the daemon reloaded its configuration" wait_for "$urun/log" "configuration reloaded"
+        check "$method: stop" "${uinit[@]}" stop
+        check "$method: the daemon is gone" bash -c "! kill -0 ${daemon_pid:-0} 2>/dev/null"
+        daemon_pid=""
+        check "$method: it saved its state as $user" contains "$urun/log" "stopping: saving the state"
+    done
+else
+    echo "skip the init script as nobody: needs root and the user nobody"
+fi
+
 # --- uninstall
 echo "== uninstall.sh"
 DESTDIR="$dest" sh "$uninstaller" >"$tmp/uninstall.log"
