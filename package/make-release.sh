@@ -15,7 +15,8 @@
 #
 # Output in target/dist/ (or $DIST):
 #   exchange-status-sync-<version>-<arch>-linux-musl.tar.gz, each unpacking to a directory of
-#   the same name with the binary, install.sh, uninstall.sh, the unit, the init script, the
+#   the same name with the binary, install.sh, uninstall.sh, the unit and the template unit,
+#   the init script, the
 #   logrotate snippet, config.example.toml, README.md, README.de.md, docs/, LICENSE-MIT, LICENSE-APACHE and a
 #   SHA256SUMS of its own files;
 #   SHA256SUMS over the tarballs.
@@ -46,7 +47,7 @@ pack() {
     mkdir -p "$stage"
     cp "$1" "$stage/$NAME"
     chmod 0755 "$stage/$NAME"
-    for f in install.sh uninstall.sh "$NAME.service" "$NAME.init" logrotate config.example.toml; do
+    for f in install.sh uninstall.sh "$NAME.service" "$NAME@.service" "$NAME.init" logrotate config.example.toml; do
         cp "package/$f" "$stage/$f"
     done
     chmod 0755 "$stage/install.sh" "$stage/uninstall.sh" "$stage/$NAME.init"
