@@ -299,6 +299,7 @@ impl Fakes {
             lookup,
             poll_interval_secs: poll,
             directory_refresh_secs: 600,
+            lookahead_hours: None,
             chat: true,
             log_level: "warn",
             state_dir: state_dir.to_path_buf(),

@@ -86,6 +86,8 @@ pub struct Setup {
     /// How often the daemon reads the group and the user list again (the product's default is
     /// 600; the benchmark shortens it so that its memory figures include directory refreshes).
     pub directory_refresh_secs: u64,
+    /// `lookahead_hours`; `None` leaves it out, so that the product's default applies.
+    pub lookahead_hours: Option<u64>,
     pub chat: bool,
     pub log_level: &'static str,
     pub state_dir: PathBuf,
@@ -126,8 +128,7 @@ rpc_method = "{rpc}"
 [sync]
 poll_interval_secs = {poll}
 directory_refresh_secs = {refresh}
-lookahead_hours = 24
-state_dir = "{state}"
+{lookahead}state_dir = "{state}"
 
 [log]
 level = "{level}"
@@ -143,6 +144,9 @@ level = "{level}"
         rpc = ess_sim::starface::DEFAULT_RPC_METHOD,
         poll = s.poll_interval_secs,
         refresh = s.directory_refresh_secs,
+        lookahead = s
+            .lookahead_hours
+            .map_or(String::new(), |h| format!("lookahead_hours = {h}\n")),
         state = s.state_dir.display(),
         level = s.log_level,
     )
@@ -237,6 +241,7 @@ mod tests {
             lookup: "calendar",
             poll_interval_secs: 7,
             directory_refresh_secs: 9,
+            lookahead_hours: Some(24),
             chat: true,
             log_level: "warn",
             state_dir: PathBuf::from("/tmp/x/state"),
@@ -252,6 +257,7 @@ mod tests {
             "lookup = \"calendar\"",
             "poll_interval_secs = 7",
             "directory_refresh_secs = 9",
+            "lookahead_hours = 24",
             "set_presence = true",
             "subject_as_text = true",
             "state_dir = \"/tmp/x/state\"",
@@ -261,6 +267,11 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
+        let default = config_text(&Setup {
+            lookahead_hours: None,
+            ..setup()
+        });
+        assert!(!default.contains("lookahead_hours"), "{default}");
     }
 
     #[test]
