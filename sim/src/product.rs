@@ -73,6 +73,50 @@ pub fn locate(explicit: Option<&str>) -> Result<PathBuf, String> {
     Ok(built)
 }
 
+/// The target triple of the binary that ships (a static musl build).
+pub const SHIPPED_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// The target directory ess-sim runs from (`target/<profile>/ess-sim`).
+fn target_dir() -> Result<PathBuf, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot tell where ess-sim runs from: {e}"))?;
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .ok_or_else(|| "ess-sim does not run from a Cargo target directory; use --bin PATH".into())
+}
+
+/// Finds an artifact of the static musl release build (`what` is `--bin NAME` or `--example
+/// NAME`, `rel` its path under `target/x86_64-unknown-linux-musl/release/`), building it with
+/// `cargo build --release --target x86_64-unknown-linux-musl` when it is not there yet.
+pub fn locate_shipped(what: [&str; 2], rel: &str) -> Result<PathBuf, String> {
+    let target_dir = target_dir()?;
+    let path = target_dir.join(SHIPPED_TARGET).join("release").join(rel);
+    if path.is_file() {
+        return Ok(path);
+    }
+    let how = format!(
+        "cargo build --release --target {SHIPPED_TARGET} -p exchange-status-sync {} {}",
+        what[0], what[1]
+    );
+    println!("{} not found; building it: {how}", path.display());
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--target", SHIPPED_TARGET])
+        .args(["-p", "exchange-status-sync", what[0], what[1]])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}; run `{how}` yourself or use --bin PATH"))?;
+    if !status.success() || !path.is_file() {
+        return Err(format!(
+            "building {} failed ({status}); run `{how}` yourself (the musl target: `rustup target add {SHIPPED_TARGET}`) or use --bin PATH",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
 /// What a configuration for the fakes varies in.
 #[derive(Clone, Debug)]
 pub struct Setup {
