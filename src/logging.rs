@@ -1,49 +1,64 @@
-//! Log lines as DESIGN.md section 3 shows them: `2026-12-01T09:30:00Z INFO  alice@example.com:
-//! DND on (…)`, one line per event, UTC, to stderr or to `log.file`.
+//! Log lines as simplelog writes them (`docs/contract.md`, command line): an RFC 3339 UTC
+//! timestamp, the level in brackets, the message; one line per event, to stderr or to
+//! `log.file`.
 //!
-//! A small `log::Log` of our own rather than simplelog: simplelog always brackets the level
-//! (`[INFO]`), which is not the contract's line format, and it needs the `time` crate for a
-//! format we get from `time::format_rfc3339` already.
+//! Two things are ours on top of simplelog's `WriteLogger`. Every message is scrubbed of known
+//! secrets and has its control characters escaped before simplelog sees it, since messages
+//! carry text from outside (subjects, e-mail addresses, server messages) and an ESC sequence or
+//! a line break must neither reach a terminal nor forge a log entry. And the writer behind the
+//! logger can be swapped, because simplelog's logger is installed once per process while the
+//! daemon reopens `log.file` on SIGHUP (after logrotate moved it) and may switch between the
+//! file and stderr on a reload.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use log::{LevelFilter, Log, Metadata, Record};
+use simplelog::{ConfigBuilder, WriteLogger};
 
-use crate::time::format_rfc3339;
+use crate::secrets;
 
+/// Where lines go now.
 enum Sink {
     Stderr,
     File(PathBuf, File),
 }
 
+static SINK: Mutex<Sink> = Mutex::new(Sink::Stderr);
+
+/// The writer simplelog holds: it writes to whatever `SINK` is at the moment.
+struct SwappableWriter;
+
+impl Write for SwappableWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut sink = SINK.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *sink {
+            Sink::Stderr => io::stderr().write(buf),
+            Sink::File(_, f) => match f.write_all(buf) {
+                Ok(()) => Ok(buf.len()),
+                // The log file went away (full disk, removed): the line goes to stderr, which
+                // the init system keeps.
+                Err(_) => io::stderr().write(buf),
+            },
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut sink = SINK.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *sink {
+            Sink::Stderr => io::stderr().flush(),
+            Sink::File(_, f) => f.flush(),
+        }
+    }
+}
+
+/// The installed logger: our crate's records only, scrubbed and escaped, then simplelog.
 struct Logger {
-    sink: Mutex<Sink>,
-}
-
-static LOGGER: Logger = Logger {
-    sink: Mutex::new(Sink::Stderr),
-};
-
-/// The text of one line (without the newline).
-pub fn format_line(unix_secs: i64, level: log::Level, message: &str) -> String {
-    // A message must stay one line: an admin greps the log, and a newline from a server's text
-    // must not forge a second entry.
-    let message = message.replace(['\n', '\r'], " ");
-    format!(
-        "{} {:<5} {message}",
-        format_rfc3339(unix_secs),
-        level.as_str()
-    )
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    inner: Box<WriteLogger<SwappableWriter>>,
 }
 
 impl Log for Logger {
@@ -61,28 +76,53 @@ impl Log for Logger {
         {
             return;
         }
-        let line = format_line(now(), record.level(), &record.args().to_string());
-        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-        let written = match &mut *sink {
-            Sink::Stderr => writeln!(std::io::stderr(), "{line}"),
-            Sink::File(_, f) => writeln!(f, "{line}"),
-        };
-        if written.is_err() {
-            // The log file went away (full disk, removed): fall back to stderr, which the init
-            // system keeps.
-            let _ = writeln!(std::io::stderr(), "{line}");
-        }
+        let message = clean(&record.args().to_string());
+        self.inner.log(
+            &Record::builder()
+                .args(format_args!("{message}"))
+                .metadata(record.metadata().clone())
+                .build(),
+        );
     }
 
     fn flush(&self) {
-        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-        if let Sink::File(_, f) = &mut *sink {
-            let _ = f.flush();
-        }
+        self.inner.flush();
     }
 }
 
-fn open(path: &Path) -> std::io::Result<File> {
+/// A message as it is written: secrets removed, control characters escaped.
+pub fn clean(message: &str) -> String {
+    escape_controls(&secrets::scrub(message)).into_owned()
+}
+
+/// Whether `c` must not reach a log line raw: C0, DEL, C1 (with NEL, U+0085) and the Unicode
+/// line and paragraph separators.
+fn is_escaped(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// `text` with every control character written as an escape: `\n`, `\r`, `\t`, else
+/// `\u{hh}`; other text unchanged.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_escaped(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn open(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
@@ -96,16 +136,25 @@ pub fn init(level: LevelFilter, file: Option<&Path>) -> Result<(), String> {
             open(p).map_err(|e| format!("cannot open the log file {}: {e}", p.display()))?,
         ),
     };
-    *LOGGER.sink.lock().unwrap_or_else(|e| e.into_inner()) = sink;
-    // Only the first call installs the logger; later calls just changed the sink above.
-    let _ = log::set_logger(&LOGGER);
+    *SINK.lock().unwrap_or_else(|e| e.into_inner()) = sink;
+    let config = ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .set_thread_level(LevelFilter::Off)
+        .set_target_level(LevelFilter::Off)
+        .set_location_level(LevelFilter::Off)
+        .build();
+    // Only the first call installs the logger; later calls just changed the sink above. The
+    // level is the global maximum, which `Logger::enabled` checks.
+    let _ = log::set_boxed_logger(Box::new(Logger {
+        inner: WriteLogger::new(LevelFilter::Trace, config, SwappableWriter),
+    }));
     log::set_max_level(level);
     Ok(())
 }
 
 /// Reopens the log file (after logrotate moved it).
 pub fn reopen() {
-    let mut sink = LOGGER.sink.lock().unwrap_or_else(|e| e.into_inner());
+    let mut sink = SINK.lock().unwrap_or_else(|e| e.into_inner());
     if let Sink::File(path, f) = &mut *sink {
         if let Ok(new) = open(path) {
             *f = new;
@@ -117,19 +166,75 @@ pub fn reopen() {
 mod tests {
     use super::*;
 
+    fn check(message: &str, expect: &str) {
+        assert_eq!(clean(message), expect, "message {message:?}");
+    }
+
     #[test]
-    fn line_format() {
-        assert_eq!(
-            format_line(1_796_117_400, log::Level::Info, "alice@example.com: DND on (Busy \"Weekly sync\" until 10:30Z)"),
-            "2026-12-01T09:30:00Z INFO  alice@example.com: DND on (Busy \"Weekly sync\" until 10:30Z)"
+    fn control_characters_are_escaped() {
+        check(
+            "alice@example.com: DND on (Busy \"Weekly sync\" until 10:30Z)",
+            "alice@example.com: DND on (Busy \"Weekly sync\" until 10:30Z)",
         );
+        check("a\nb\r\nc\td", "a\\nb\\r\\nc\\td");
+        check("\u{1b}[31mred\u{1b}[0m", "\\u{1b}[31mred\\u{1b}[0m");
+        check("nul\0 del\u{7f}", "nul\\u{0} del\\u{7f}");
+        check("nel\u{85} c1\u{9b}", "nel\\u{85} c1\\u{9b}");
+        check("ls\u{2028}ps\u{2029}", "ls\\u{2028}ps\\u{2029}");
+        check("Grüße 😀 \u{a0}", "Grüße 😀 \u{a0}");
+        check("", "");
+    }
+
+    /// The only test that installs the logger (once per test binary). Lines of other tests
+    /// may land in the same file; only this test's own lines are looked at.
+    #[test]
+    fn lines_as_simplelog_writes_them_and_reopen_after_rotation() {
+        let dir = std::env::temp_dir().join(format!("ess-log-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("sync.log");
+        let rotated = dir.join("sync.log.1");
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&rotated);
+        init(LevelFilter::Info, Some(&path)).expect("log file");
+        log::info!("logging-test first: subject \u{1b}[2J\nforged");
+        log::debug!("logging-test hidden at info");
+        std::fs::rename(&path, &rotated).expect("rotate");
+        reopen();
+        log::warn!("logging-test second");
+        let ours = |p: &Path| -> Vec<String> {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("logging-test"))
+                .map(str::to_string)
+                .collect()
+        };
+        let first = ours(&rotated);
+        let second = ours(&path);
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert_eq!(second.len(), 1, "{second:?}");
+        let (stamp, rest) = first[0].split_once(' ').expect("a timestamp");
         assert_eq!(
-            format_line(0, log::Level::Error, "a\nb\r\nc"),
-            "1970-01-01T00:00:00Z ERROR a b  c"
+            rest,
+            "[INFO] logging-test first: subject \\u{1b}[2J\\nforged"
         );
-        assert_eq!(
-            format_line(0, log::Level::Warn, "w"),
-            "1970-01-01T00:00:00Z WARN  w"
+        assert!(
+            stamp.len() >= 20 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+            "{stamp}"
         );
+        assert!(crate::time::parse_rfc3339(stamp).is_ok(), "{stamp}");
+        assert!(
+            second[0].ends_with(" [WARN] logging-test second"),
+            "{}",
+            second[0]
+        );
+        *SINK.lock().unwrap_or_else(|e| e.into_inner()) = Sink::Stderr;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn secrets_are_removed_before_escaping() {
+        secrets::register("hunter2\nx");
+        check("said hunter2\nx", "said [redacted]");
     }
 }

@@ -464,7 +464,7 @@ fn switch_back(backend: Backend) {
         out.log_lines("INFO")
             .iter()
             .any(|l| l
-                .ends_with("INFO  alice@example.com: DND on (Busy \"Weekly sync\" until 10:30Z)")),
+                .ends_with("[INFO] alice@example.com: DND on (Busy \"Weekly sync\" until 10:30Z)")),
         "{out}"
     );
     assert_eq!(

@@ -139,7 +139,7 @@ impl Output {
     pub fn log_lines(&self, level: &str) -> Vec<&str> {
         self.stderr
             .lines()
-            .filter(|l| l.split_whitespace().nth(1) == Some(level))
+            .filter(|l| l.split_whitespace().nth(1) == Some(&format!("[{level}]")))
             .collect()
     }
 }
