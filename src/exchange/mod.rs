@@ -8,7 +8,18 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::http::HttpError;
 use crate::model::{Appointment, Window};
+
+/// An HTTP failure towards Exchange, Graph or the token endpoint in words, with the key that
+/// trusts a certificate when TLS failed.
+pub fn transport_text(e: &HttpError) -> String {
+    if e.is_tls() {
+        format!("{e} (for a certificate from an internal CA set exchange.ca_file)")
+    } else {
+        e.to_string()
+    }
+}
 
 pub mod ews;
 pub mod graph;

@@ -364,7 +364,9 @@ impl TokenSource {
                 url: redact_url(url),
                 message,
             };
-            let resp = http.send(&req).map_err(|e| transport(e.to_string()))?;
+            let resp = http
+                .send(&req)
+                .map_err(|e| transport(super::transport_text(&e)))?;
             let text = resp.text().map_err(|e| transport(e.to_string()))?;
             Ok((resp.status, text.to_string()))
         })

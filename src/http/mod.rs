@@ -153,6 +153,12 @@ pub enum HttpError {
 }
 
 impl HttpError {
+    /// The TLS handshake or the certificate check failed. The advice (which configuration key
+    /// trusts the certificate) depends on the server, so the caller's error adds it.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, HttpError::Tls { .. })
+    }
+
     /// The server could not be reached at all (as opposed to answering badly).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, HttpError::Connect { .. } | HttpError::Timeout { .. })
@@ -168,7 +174,7 @@ impl fmt::Display for HttpError {
             }
             HttpError::Tls { url, detail } => write!(
                 f,
-                "TLS with {url} failed: {detail} (for an internal CA set exchange.ca_file; for the PBX's own certificate starface.insecure_tls)"
+                "TLS with {url} failed: {detail}"
             ),
             HttpError::NoEntropy { url, waited } => write!(
                 f,

@@ -71,6 +71,10 @@ impl StarfaceError {
 impl fmt::Display for StarfaceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            StarfaceError::Http { action, source } if source.is_tls() => write!(
+                f,
+                "STARFACE: {action} failed: {source}; check [starface] url, and for the PBX's own self-signed certificate (only with the PBX on loopback) set starface.insecure_tls = true"
+            ),
             StarfaceError::Http { action, source } => {
                 write!(f, "STARFACE: {action} failed: {source}; check that the PBX is running and [starface] url")
             }
@@ -172,6 +176,18 @@ mod tests {
 
     #[test]
     fn every_variant_reads_well() {
+        // A TLS failure towards the PBX names the STARFACE key, never exchange.ca_file.
+        check(
+            StarfaceError::Http {
+                action: "logging in".into(),
+                source: HttpError::Tls {
+                    url: "https://pbx/rest/login".into(),
+                    detail: "invalid peer certificate: UnknownIssuer".into(),
+                },
+            },
+            "STARFACE: logging in failed: TLS with https://pbx/rest/login failed: invalid peer certificate: UnknownIssuer; check [starface] url, and for the PBX's own self-signed certificate (only with the PBX on loopback) set starface.insecure_tls = true",
+            false,
+        );
         check(
             StarfaceError::Http {
                 action: "reading the users".into(),

@@ -60,7 +60,7 @@ impl EwsError {
 impl fmt::Display for EwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EwsError::Http(e) => write!(f, "EWS request failed: {e}"),
+            EwsError::Http(e) => write!(f, "EWS request failed: {}", super::super::transport_text(e)),
             EwsError::BasicRefused { url, username } => write!(
                 f,
                 "EWS at {url} refused the credentials of '{username}' (HTTP 401): check exchange.username \
@@ -182,6 +182,20 @@ mod tests {
             &["EWS request failed", URL],
             None,
         );
+        check(
+            EwsError::Http(HttpError::Tls {
+                url: url.clone(),
+                detail: "invalid peer certificate: UnknownIssuer".into(),
+            }),
+            &["UnknownIssuer", "exchange.ca_file"],
+            None,
+        );
+        assert!(!EwsError::Http(HttpError::Tls {
+            url: url.clone(),
+            detail: "x".into()
+        })
+        .to_string()
+        .contains("starface"));
         check(
             EwsError::BasicRefused {
                 url: url.clone(),

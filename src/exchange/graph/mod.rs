@@ -197,7 +197,7 @@ impl GraphSource {
                 .body(body.clone());
             let resp = self.http.send(&req).map_err(|e| GraphError::Transport {
                 url: shown.clone(),
-                detail: e.to_string(),
+                detail: super::transport_text(&e),
             })?;
             match resp.status {
                 401 if *auth_retry => {
