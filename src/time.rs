@@ -15,6 +15,27 @@ pub fn wall_clock() -> Timestamp {
     wall_clock_precise().as_secs() as Timestamp
 }
 
+/// `30 s`, or `2500 ms` when the duration is not whole seconds (a server's back-off is
+/// honoured to the millisecond, so a message must not round it).
+pub fn duration_text(d: Duration) -> String {
+    if d.as_millis() < 1000 || d.subsec_millis() != 0 {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} s", d.as_secs())
+    }
+}
+
+/// The wall-clock second from which a wait of `wait` may end when the answer that asked for it
+/// arrived at `answered` (wall clock since 1970): rounded up, so that a timer on whole seconds
+/// never wakes before the wait is over.
+pub fn second_after_wait(answered: Duration, wait: Duration) -> Timestamp {
+    let end = answered.saturating_add(wait);
+    let secs = end
+        .as_secs()
+        .saturating_add(u64::from(end.subsec_nanos() > 0));
+    Timestamp::try_from(secs).unwrap_or(Timestamp::MAX)
+}
+
 /// The wall clock since 1970 with sub-second precision (zero if the clock is before 1970).
 pub fn wall_clock_precise() -> Duration {
     SystemTime::now()
@@ -218,6 +239,21 @@ mod tests {
             }
             (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
         }
+    }
+
+    #[test]
+    fn waits_end_no_earlier_than_asked() {
+        let ms = Duration::from_millis;
+        // ErrorServerBusy with BackOffMilliseconds 3000, answered at 100.7 s: not before 103.7 s,
+        // so the whole second 104 (counting from the request at 100 s gave 103).
+        assert_eq!(second_after_wait(ms(100_700), ms(3000)), 104);
+        assert_eq!(second_after_wait(ms(100_000), ms(3000)), 103);
+        assert_eq!(second_after_wait(ms(100_000), ms(2500)), 103);
+        assert_eq!(second_after_wait(ms(100_001), ms(0)), 101);
+        assert_eq!(second_after_wait(Duration::MAX, ms(1)), Timestamp::MAX);
+        assert_eq!(duration_text(ms(2500)), "2500 ms");
+        assert_eq!(duration_text(ms(3000)), "3 s");
+        assert_eq!(duration_text(ms(300)), "300 ms");
     }
 
     #[test]

@@ -325,6 +325,43 @@ fn per_mailbox_errors_affect_that_mailbox_only() {
     }
 }
 
+/// An address with CR/LF from the PBX (it would go into X-AnchorMailbox) fails alone, named by
+/// its own error; the other mailboxes are read, in every lookup and with OAuth2 anchoring.
+#[test]
+fn an_address_that_cannot_go_into_a_request_fails_alone() {
+    let bad = "eve@example.com\r\nX-Injected: 1";
+    for (oauth, lookup) in [
+        (false, Lookup::Availability),
+        (false, Lookup::Calendar),
+        (true, Lookup::Availability),
+        (true, Lookup::Calendar),
+    ] {
+        let (s, _tokens);
+        if oauth {
+            (s, _tokens) = oauth_setup(lookup, scenario());
+        } else {
+            s = Setup::new(scenario(), lookup);
+        }
+        let got = s
+            .fetch(&[bad, "bob@example.com", "alice@example.com"], &mut NoWait)
+            .expect("the others are read");
+        let lines = render(&got);
+        assert_eq!(lines[0], "error InvalidAddress", "{lookup:?} {oauth}");
+        assert!(
+            lines[1].starts_with("OOF "),
+            "{lookup:?} {oauth}: {lines:?}"
+        );
+        assert_eq!(got.len(), 3);
+        let err = got[0].as_ref().expect_err("error");
+        assert!(err.message.contains("U+000D"), "{err}");
+        assert!(s
+            .fake
+            .requests()
+            .iter()
+            .all(|r| r.mailboxes.iter().all(|m| !m.contains('\r'))));
+    }
+}
+
 #[test]
 fn details_hidden_and_escaped_subjects() {
     let s = Setup::new(scenario(), Lookup::Availability);

@@ -354,10 +354,30 @@ fn throttling_without_waiting_gives_the_servers_wait() {
         e.fill(m, 1);
     }
     e.graph.throttle_next(1, Some(7));
+    // Only the throttled mailbox fails; the one that answered is handled.
+    let got = fetch(&mut e.source(), &mailboxes, &mut NoWait).unwrap();
+    assert_eq!(summary(&got), ["Throttled", "1"]);
+    let err = got[0].as_ref().unwrap_err();
+    assert!(err.message.contains("HTTP 429, Retry-After 7 s"), "{err}");
+
+    // A whole $batch throttled is a failure of the read, with the server's wait.
+    e.graph.unavailable_next(1, Some(7));
     let err = fetch(&mut e.source(), &mailboxes, &mut NoWait).unwrap_err();
     assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
-    assert!(err.message.contains("throttling (HTTP 429)"), "{err}");
-    assert!(err.message.contains("1 mailbox(es)"), "{err}");
+}
+
+/// An address with a control character fails alone; the others are read.
+#[test]
+fn an_address_with_a_control_character_fails_alone() {
+    let e = env();
+    let mailboxes = vec![
+        "bad\r\n@contoso.com".to_string(),
+        "user0@contoso.com".to_string(),
+    ];
+    e.fill("user0@contoso.com", 2);
+    let got = fetch(&mut e.source(), &mailboxes, &mut NoWait).unwrap();
+    assert_eq!(summary(&got), ["InvalidAddress", "2"]);
+    assert_eq!(e.graph.batch_sizes(), [1]);
 }
 
 #[test]
@@ -379,25 +399,25 @@ fn at_most_three_retries_under_the_once_rule() {
     let e = env();
     e.fill("a@contoso.com", 1);
     e.graph.throttle_next(4, Some(0));
-    let err = fetch(
+    let got = fetch(
         &mut e.source(),
         &["a@contoso.com".to_string()],
         &mut BoundedWait::for_once(),
     )
-    .unwrap_err();
-    assert_eq!(err.retry_after, Some(Duration::ZERO));
+    .unwrap();
+    assert_eq!(summary(&got), ["Throttled"]);
     assert_eq!(e.graph.inner_requests().len(), 4);
 
     // A wait beyond the 60 s budget is not even started.
     e.graph.throttle_next(1, Some(61));
     let started = std::time::Instant::now();
-    let err = fetch(
+    let got = fetch(
         &mut e.source(),
         &["a@contoso.com".to_string()],
         &mut BoundedWait::for_once(),
     )
-    .unwrap_err();
-    assert_eq!(err.retry_after, Some(Duration::from_secs(61)));
+    .unwrap();
+    assert_eq!(summary(&got), ["Throttled"]);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 

@@ -31,7 +31,7 @@ use crate::rules;
 use crate::starface::Starface;
 use crate::state::{self, State, UserId};
 use crate::sync::{self, Calendar, Member, Pass, Reported, Topic};
-use crate::time::{wall_clock, wall_clock_precise};
+use crate::time::{duration_text, second_after_wait, wall_clock, wall_clock_precise};
 
 /// The longest back-off after failures (section 7: capped at 15 minutes).
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
@@ -330,11 +330,15 @@ impl Worker {
             }
             Err(e) => {
                 let wait = self.exchange_backoff.next(e.retry_after);
-                self.poll_due = now + wait.as_secs().max(1) as i64;
+                // The wait counts from now, when the answer that asked for it has arrived (not
+                // from the tick's start, before the request), to the millisecond, rounded up.
+                self.poll_due =
+                    second_after_wait(wall_clock_precise(), wait.max(Duration::from_secs(1)))
+                        .max(now + 1);
                 if self.reported.first(Topic::Exchange, &e.message) {
                     log::error!(
-                        "Exchange: {e}; keeping the last calendars, retrying in {} s",
-                        wait.as_secs()
+                        "Exchange: {e}; keeping the last calendars, retrying in {}",
+                        duration_text(wait)
                     );
                 }
                 false

@@ -110,6 +110,22 @@ pub struct MailboxError {
     pub message: String,
 }
 
+/// Why `address` cannot go into a request, if it cannot: a control character (from the PBX's
+/// user data) would be refused in a header such as `X-AnchorMailbox`. Such a mailbox fails
+/// alone; the others are read.
+pub fn address_problem(address: &str) -> Option<MailboxError> {
+    let c = address
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))?;
+    Some(MailboxError {
+        code: "InvalidAddress".into(),
+        message: format!(
+            "the e-mail address holds the control character U+{:04X}, which cannot be put in a request; correct the user's e-mail address in STARFACE",
+            u32::from(c)
+        ),
+    })
+}
+
 impl MailboxError {
     /// What the admin should check for a given server code.
     pub fn hint(&self) -> Option<&'static str> {

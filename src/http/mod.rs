@@ -181,7 +181,7 @@ impl fmt::Display for HttpError {
                 "no TLS with {url} yet: the kernel's random number generator has not been ready for {} s (/dev/random blocks on this kernel: too little entropy; an entropy daemon such as haveged or rng-tools fills it)",
                 waited.as_secs()
             ),
-            HttpError::Timeout { url, limit } => write!(f, "{url} did not answer within {}", duration_text(*limit)),
+            HttpError::Timeout { url, limit } => write!(f, "{url} did not answer within {}", crate::time::duration_text(*limit)),
             HttpError::TooLarge { url, limit } => {
                 write!(f, "the response of {url} is larger than {}; refused", size_text(*limit))
             }
@@ -193,15 +193,6 @@ impl fmt::Display for HttpError {
 }
 
 impl std::error::Error for HttpError {}
-
-/// `30 s`, or `300 ms` below a second.
-fn duration_text(d: Duration) -> String {
-    if d.as_millis() < 1000 || d.subsec_millis() != 0 {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{} s", d.as_secs())
-    }
-}
 
 /// `32 MiB`, `64 KiB` or `100 bytes`, whichever is exact.
 fn size_text(n: usize) -> String {

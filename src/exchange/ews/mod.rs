@@ -24,7 +24,9 @@ use response::{Operation, Parsed};
 
 use crate::config::{EwsAuth, ExchangeConfig, Lookup, Secret};
 use crate::exchange::oauth::TokenSource;
-use crate::exchange::{CalendarSource, MailboxError, MailboxResult, SourceError, Throttle};
+use crate::exchange::{
+    address_problem, CalendarSource, MailboxError, MailboxResult, SourceError, Throttle,
+};
 use crate::http::{redact_url, HttpClient, Request, Response};
 use crate::model::Window;
 use crate::secrets;
@@ -140,8 +142,8 @@ impl EwsSource {
                 Err(e) => match e.retry_after() {
                     Some(wait) if throttle.pause(wait) => {
                         log::info!(
-                            "EWS asked to wait {} s; sending the request again",
-                            wait.as_secs()
+                            "EWS asked to wait {}; sending the request again",
+                            crate::time::duration_text(wait)
                         );
                     }
                     _ => return Err(e),
@@ -368,20 +370,45 @@ impl CalendarSource for EwsSource {
         window: Window,
         throttle: &mut dyn Throttle,
     ) -> Result<Vec<MailboxResult>, SourceError> {
-        let mut results = Vec::with_capacity(mailboxes.len());
+        // An address that cannot go into a request fails alone, before any request is built.
+        let mut results: Vec<Option<MailboxResult>> = mailboxes
+            .iter()
+            .map(|m| address_problem(m).map(Err))
+            .collect();
+        let usable: Vec<String> = mailboxes
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_none())
+            .map(|(m, _)| m.clone())
+            .collect();
+        let mut read = Vec::with_capacity(usable.len());
         match self.lookup {
             Lookup::Availability => {
-                for batch in request::batches(mailboxes) {
-                    results.extend(self.availability_batch(batch, window, throttle)?);
+                for batch in request::batches(&usable) {
+                    read.extend(self.availability_batch(batch, window, throttle)?);
                 }
             }
             Lookup::Calendar => {
-                for mailbox in mailboxes {
-                    results.push(self.calendar(mailbox, window, throttle)?);
+                for mailbox in &usable {
+                    read.push(self.calendar(mailbox, window, throttle)?);
                 }
             }
         }
-        Ok(results)
+        let mut read = read.into_iter();
+        for slot in results.iter_mut().filter(|r| r.is_none()) {
+            *slot = read.next();
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(MailboxError {
+                        code: "NoResponse".into(),
+                        message: "Exchange gave no answer for this mailbox".into(),
+                    })
+                })
+            })
+            .collect())
     }
 }
 

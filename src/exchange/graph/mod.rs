@@ -17,10 +17,13 @@ use std::time::Duration;
 
 use crate::config::{ExchangeConfig, Secret};
 use crate::exchange::oauth::{OAuthError, TokenSource};
-use crate::exchange::{CalendarSource, MailboxError, MailboxResult, SourceError, Throttle};
+use crate::exchange::{
+    address_problem, CalendarSource, MailboxError, MailboxResult, SourceError, Throttle,
+};
 use crate::http::{redact_url, HttpClient, Request, Response};
 use crate::json;
 use crate::model::{Appointment, Window};
+use crate::time::duration_text;
 
 use request::{build_batch, calendar_view_path, relative_next_link, MAX_BATCH};
 use response::{parse_batch, parse_error, parse_page, InnerResponse};
@@ -245,10 +248,15 @@ impl GraphSource {
             return Err(GraphError::NoSecret);
         }
         let mut found: Vec<Vec<Appointment>> = vec![Vec::new(); mailboxes.len()];
-        let mut results: Vec<Option<MailboxResult>> = vec![None; mailboxes.len()];
+        // An address that cannot go into a request fails alone, before any request is built.
+        let mut results: Vec<Option<MailboxResult>> = mailboxes
+            .iter()
+            .map(|m| address_problem(m).map(Err))
+            .collect();
         let mut queue: VecDeque<Job> = mailboxes
             .iter()
             .enumerate()
+            .filter(|(i, _)| results[*i].is_none())
             .map(|(i, m)| Job {
                 mailbox: i,
                 url: calendar_view_path(m, window),
@@ -317,8 +325,21 @@ impl GraphSource {
                 requeue_front(&mut queue, unauthorized);
             }
             if !throttled.is_empty() {
-                self.wait_or_give_up(throttle, throttle_status, wait, &throttled)?;
-                requeue_front(&mut queue, throttled);
+                if self.pause(throttle, throttle_status, wait, throttled.len()) {
+                    requeue_front(&mut queue, throttled);
+                } else {
+                    // Past the waiting budget only these mailboxes fail; the others of the
+                    // batch have answered and are handled.
+                    for job in throttled {
+                        results[job.mailbox] = Some(Err(MailboxError {
+                            code: "Throttled".into(),
+                            message: format!(
+                                "Graph kept throttling this mailbox (HTTP {throttle_status}, Retry-After {}) beyond the time this run may wait; it is read again at the next poll",
+                                duration_text(wait)
+                            ),
+                        }));
+                    }
+                }
             }
         }
         Ok(results
@@ -359,6 +380,22 @@ impl GraphSource {
         })
     }
 
+    /// Whether `throttle` waited the `wait` Graph asked for `requests` throttled requests.
+    fn pause(
+        &self,
+        throttle: &mut dyn Throttle,
+        status: u16,
+        wait: Duration,
+        requests: usize,
+    ) -> bool {
+        log::debug!(
+            "Graph throttled {requests} request(s) (HTTP {status}); Retry-After {}",
+            duration_text(wait)
+        );
+        throttle.pause(wait)
+    }
+
+    /// The whole `$batch` was throttled: waits, or fails the read when the throttle will not.
     fn wait_or_give_up(
         &self,
         throttle: &mut dyn Throttle,
@@ -366,12 +403,7 @@ impl GraphSource {
         wait: Duration,
         jobs: &[Job],
     ) -> Result<(), GraphError> {
-        log::debug!(
-            "Graph throttled {} request(s) (HTTP {status}); Retry-After {} s",
-            jobs.len(),
-            wait.as_secs()
-        );
-        if throttle.pause(wait) {
+        if self.pause(throttle, status, wait, jobs.len()) {
             return Ok(());
         }
         // A mailbox has at most one request in flight, so requests and mailboxes are as many.
