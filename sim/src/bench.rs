@@ -290,6 +290,13 @@ impl Fakes {
         self.ews_requests.store(0, Ordering::SeqCst);
         self.ews_bytes.store(0, Ordering::SeqCst);
         self.pbx.reset_records();
+        self.ews_server.reset_counts();
+        self.pbx_server.reset_counts();
+    }
+
+    /// TCP connections the product opened to EWS and to the PBX since the last reset.
+    fn connects(&self) -> (usize, usize) {
+        (self.ews_server.connects(), self.pbx_server.connects())
     }
 
     fn setup(&self, lookup: &'static str, poll: u64, state_dir: &Path) -> Setup {
@@ -683,6 +690,7 @@ fn run(opts: &Options) -> Result<(), String> {
     let mut idle_rss = 0;
     let mut idle_ews = 0;
     let mut idle_pbx = PbxCounts::default();
+    let mut idle_connects = (0, 0);
     for _ in 0..opts.repeat {
         fakes.reset_records();
         let r = once(&bin, &availability, t, dir.path())?;
@@ -691,6 +699,7 @@ fn run(opts: &Options) -> Result<(), String> {
         idle_rss = idle_rss.max(r.max_rss_kib);
         idle_ews = fakes.ews_count();
         idle_pbx = fakes.pbx_counts();
+        idle_connects = fakes.connects();
     }
     let idle_cpu_min = idle_cpu.iter().copied().fold(f64::MAX, f64::min);
     let idle_cpu_median = median(&mut idle_cpu);
@@ -769,6 +778,12 @@ fn run(opts: &Options) -> Result<(), String> {
         Some(idle_pbx.phoneconfig_reads <= dnd_on && idle_pbx.redirect_reads <= fwd_on),
     ));
     rows.push(row(
+        "idle `once`: TCP connects to EWS + PBX",
+        format!("{} + {}", idle_connects.0, idle_connects.1),
+        "one per server while it keeps the connection",
+        Some(idle_connects.0 <= 1 && idle_connects.1 <= 1),
+    ));
+    rows.push(row(
         "calendar lookup run at T: PBX writes (REST + chat calls)",
         format!("{} + {}", cal_pbx.rest_writes, cal_pbx.chat_calls),
         "see note 1",
@@ -824,6 +839,7 @@ fn run(opts: &Options) -> Result<(), String> {
         samples.push((after, s));
     }
     let daemon_pbx = fakes.pbx_counts();
+    let daemon_connects = fakes.connects();
     let (stop_took, stop_ok) = stop_daemon(daemon)?;
     let (first_s, mid_s, last_s) = (samples[0].1, samples[1].1, samples[2].1);
     let cpu_per_poll = ms(last_s.cpu.saturating_sub(first_s.cpu)) / (polls - 1) as f64;
@@ -861,6 +877,12 @@ fn run(opts: &Options) -> Result<(), String> {
         format!("{} + {}", daemon_pbx.rest_writes, daemon_pbx.chat_calls),
         "only at real boundaries",
         None,
+    ));
+    rows.push(row(
+        format!("daemon: TCP connects to EWS + PBX over {polls} polls"),
+        format!("{} + {}", daemon_connects.0, daemon_connects.1),
+        "one per server while it keeps the connection",
+        Some(daemon_connects.0 <= 1 && daemon_connects.1 <= 1),
     ));
     rows.push(row(
         "daemon stop after SIGTERM",
