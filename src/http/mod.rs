@@ -110,6 +110,119 @@ impl Response {
             .ok()
             .map(Duration::from_secs)
     }
+
+    /// For a redirect (3xx with `Location`): the URL the server sends us to, made absolute
+    /// against this response's URL and redacted, so that a message can suggest configuring it.
+    pub fn redirect_target(&self) -> Option<String> {
+        if !(300..400).contains(&self.status) {
+            return None;
+        }
+        let location = self.header("location")?.trim();
+        let absolute = if location.contains("://") {
+            location.to_string()
+        } else {
+            let origin_end = self
+                .url
+                .find("://")
+                .and_then(|i| self.url[i + 3..].find('/').map(|j| i + 3 + j))
+                .unwrap_or(self.url.len());
+            let origin = &self.url[..origin_end];
+            match location.strip_prefix('/') {
+                Some(path) => format!("{origin}/{path}"),
+                None => {
+                    let dir = self.url.rfind('/').filter(|&i| i >= origin_end);
+                    format!("{}/{location}", &self.url[..dir.unwrap_or(origin_end)])
+                }
+            }
+        };
+        Some(redact_url(&absolute))
+    }
+
+    /// The hint for a redirect: "the server redirects to https://…; set `key` to it".
+    pub fn redirect_hint(&self, key: &str) -> Option<String> {
+        self.redirect_target()
+            .map(|to| format!("the server redirects to {to}; set {key} to it"))
+    }
+
+    /// The authentication schemes a 401 offers in its `WWW-Authenticate` fields, in order
+    /// (`NTLM`, `Negotiate`, `Basic`, `Bearer`, …).
+    pub fn offered_schemes(&self) -> Vec<String> {
+        if self.status != 401 {
+            return Vec::new();
+        }
+        let mut schemes: Vec<String> = Vec::new();
+        let fields = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"));
+        for (_, value) in fields {
+            for element in split_outside_quotes(value) {
+                // A challenge starts with its scheme; auth-params (`realm="…"`) follow it.
+                let first = element.split([' ', '\t']).next().unwrap_or("");
+                let is_scheme = !first.is_empty() && !first.contains('=');
+                if is_scheme && !schemes.iter().any(|s| s.eq_ignore_ascii_case(first)) {
+                    schemes.push(first.to_string());
+                }
+            }
+        }
+        schemes
+    }
+
+    /// For a 401: which schemes the server offers and, when the configured one (`basic`,
+    /// `ntlm`, `oauth2`) is not among them, what to set instead, e.g. "the server offers NTLM,
+    /// Negotiate; config says basic → set auth = \"ntlm\"".
+    pub fn auth_hint(&self, configured: &str) -> Option<String> {
+        let offered = self.offered_schemes();
+        if offered.is_empty() {
+            return None;
+        }
+        let has = |s: &str| offered.iter().any(|o| o.eq_ignore_ascii_case(s));
+        let wanted = match configured {
+            "basic" => has("basic"),
+            "ntlm" => has("ntlm") || has("negotiate"),
+            "oauth2" => has("bearer"),
+            _ => true,
+        };
+        let list = offered.join(", ");
+        let suggestion = if wanted {
+            None
+        } else if has("ntlm") || has("negotiate") {
+            Some("ntlm")
+        } else if has("basic") {
+            Some("basic")
+        } else if has("bearer") {
+            Some("oauth2")
+        } else {
+            None
+        };
+        Some(match suggestion {
+            Some(s) => format!(
+                "the server offers {list}; config says {configured} \u{2192} set auth = \"{s}\""
+            ),
+            None => format!("the server offers {list}"),
+        })
+    }
+}
+
+/// The comma-separated elements of a header value, ignoring commas inside quoted strings.
+fn split_outside_quotes(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(value[start..].trim());
+    out.retain(|e| !e.is_empty());
+    out
 }
 
 /// Why a request got no response.
@@ -362,6 +475,97 @@ mod tests {
         for (e, prefix) in cases {
             assert!(e.to_string().starts_with(prefix), "{e}");
         }
+    }
+
+    fn response(status: u16, url: &str, headers: &[(&str, &str)]) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: vec![],
+            url: url.to_string(),
+        }
+    }
+
+    #[test]
+    fn redirect_hints() {
+        let check = |status: u16, location: &str, want: Option<&str>| {
+            let r = response(
+                status,
+                "http://pbx.example/rest/login",
+                &[("Location", location)],
+            );
+            assert_eq!(r.redirect_target().as_deref(), want, "{status} {location}");
+        };
+        check(
+            301,
+            "https://pbx.example/rest/login",
+            Some("https://pbx.example/rest/login"),
+        );
+        check(
+            302,
+            "/owa/auth/logon.aspx?url=x",
+            Some("http://pbx.example/owa/auth/logon.aspx"),
+        );
+        check(307, "other", Some("http://pbx.example/rest/other"));
+        check(308, "https://u:p@h/x?secret=1", Some("https://h/x"));
+        check(200, "https://elsewhere/", None);
+        assert_eq!(
+            response(301, "http://pbx/rest", &[("Location", "https://pbx/rest")])
+                .redirect_hint("starface.url")
+                .as_deref(),
+            Some("the server redirects to https://pbx/rest; set starface.url to it")
+        );
+        assert_eq!(response(302, "http://h/", &[]).redirect_target(), None);
+    }
+
+    #[test]
+    fn offered_schemes_and_auth_hints() {
+        let check = |fields: &[&str], configured: &str, schemes: &[&str], hint: Option<&str>| {
+            let headers: Vec<(&str, &str)> =
+                fields.iter().map(|v| ("WWW-Authenticate", *v)).collect();
+            let r = response(401, "https://ex/EWS/Exchange.asmx", &headers);
+            assert_eq!(r.offered_schemes(), schemes, "{fields:?}");
+            assert_eq!(r.auth_hint(configured).as_deref(), hint, "{fields:?}");
+        };
+        // IIS with Windows authentication only: two fields.
+        check(
+            &["Negotiate", "NTLM"],
+            "basic",
+            &["Negotiate", "NTLM"],
+            Some(
+                "the server offers Negotiate, NTLM; config says basic \u{2192} set auth = \"ntlm\"",
+            ),
+        );
+        check(
+            &["Basic realm=\"ex, corp\", NTLM"],
+            "basic",
+            &["Basic", "NTLM"],
+            Some("the server offers Basic, NTLM"),
+        );
+        check(
+            &["NTLM TlRMTVNTUAACAAAA=="],
+            "ntlm",
+            &["NTLM"],
+            Some("the server offers NTLM"),
+        );
+        check(
+            &["Bearer realm=\"x\", error=\"invalid_token\""],
+            "basic",
+            &["Bearer"],
+            Some("the server offers Bearer; config says basic \u{2192} set auth = \"oauth2\""),
+        );
+        check(
+            &["Basic realm=\"x\", charset=\"UTF-8\""],
+            "ntlm",
+            &["Basic"],
+            Some("the server offers Basic; config says ntlm \u{2192} set auth = \"basic\""),
+        );
+        check(&[], "basic", &[], None);
+        let ok = response(200, "http://h/", &[("WWW-Authenticate", "NTLM")]);
+        assert!(ok.offered_schemes().is_empty());
     }
 
     #[test]
