@@ -383,3 +383,22 @@ fn a_refused_port_is_still_unreachable() {
     let err = get(&client(), &format!("http://127.0.0.1:{port}/")).unwrap_err();
     assert!(err.is_unreachable(), "{err}");
 }
+
+#[test]
+fn send_held_never_opens_another_connection() {
+    let server = echo_server();
+    let c = client();
+    // The pool's idle connection is not the session's own.
+    assert_eq!(get(&c, server.url()).unwrap(), "GET / #1");
+    let mut s = c.session();
+    let err = s.send_held(&Request::new("GET", server.url())).unwrap_err();
+    assert!(matches!(err, HttpError::Io { .. }), "{err}");
+    s.open(server.url()).unwrap();
+    let r = s.send_held(&Request::new("GET", server.url())).unwrap();
+    assert_eq!(r.text().unwrap(), "GET / #2");
+    server.drop_connections();
+    std::thread::sleep(Duration::from_millis(50));
+    let err = s.send_held(&Request::new("GET", server.url())).unwrap_err();
+    assert!(matches!(err, HttpError::Io { .. }), "{err}");
+    assert_eq!((server.connects(), server.requests()), (1, 2));
+}

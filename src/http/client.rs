@@ -479,21 +479,22 @@ impl Session<'_> {
             &req.body,
         );
         let head = req.method == "HEAD";
-        let held_here = self.held.as_ref().is_some_and(|(o, _)| *o == p.origin);
-        if !may_connect && !held_here {
-            return Err(HttpError::Io {
-                url: p.url,
-                detail: "the connection of this exchange is no longer open".into(),
-            });
-        }
-        let mut reused = self.acquire(&p)?;
-        if !may_connect && !reused {
-            self.held = None;
-            return Err(HttpError::Io {
-                url: p.url,
-                detail: "the server closed the connection of this exchange".into(),
-            });
-        }
+        let mut reused = if may_connect {
+            self.acquire(&p)?
+        } else {
+            // Only the held connection will do: not the pool's, not a new one.
+            let alive = self
+                .held
+                .as_ref()
+                .is_some_and(|(o, c)| *o == p.origin && c.looks_alive());
+            if !alive {
+                return Err(HttpError::Io {
+                    url: p.url,
+                    detail: "the connection of this exchange is no longer open".into(),
+                });
+            }
+            true
+        };
         loop {
             let Some((_, conn)) = &mut self.held else {
                 return Err(HttpError::Io {

@@ -259,3 +259,85 @@ fn reap(pool: &Weak<Pool>) {
             .max(Duration::from_millis(100));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A connected loopback pair: our side as a `Conn`, and the server's side.
+    fn pair() -> (Conn, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (theirs, _) = listener.accept().unwrap();
+        (Conn::new(Stream::Plain(ours)), theirs)
+    }
+
+    fn origin(port: u16) -> Origin {
+        Origin {
+            https: false,
+            host: "127.0.0.1".into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn pool_keeps_one_fresh_connection_per_server() {
+        let pool = Arc::new(Pool::default());
+        let (a, _keep_a) = pair();
+        let (b, _keep_b) = pair();
+        let (a_id, b_id) = (a.id, b.id);
+        pool.put(origin(1), a);
+        pool.put(origin(1), b);
+        // The newer replaced the older: one per server.
+        assert_eq!(pool.take(&origin(1)).map(|c| c.id), Some(b_id));
+        assert!(pool.take(&origin(1)).is_none());
+        assert_ne!(a_id, b_id);
+        let (c, _keep_c) = pair();
+        pool.put(origin(2), c);
+        assert!(pool.take(&origin(1)).is_none());
+        assert!(pool.take(&origin(2)).is_some());
+    }
+
+    #[test]
+    fn a_connection_idle_too_long_is_not_handed_out() {
+        let pool = Arc::new(Pool::default());
+        let (conn, _keep) = pair();
+        pool.put(origin(1), conn);
+        if let Some((_, c)) = pool.lock().idle.first_mut() {
+            c.idle_since = Instant::now() - IDLE_MAX;
+        }
+        assert!(pool.take(&origin(1)).is_none());
+    }
+
+    #[test]
+    fn a_connection_closed_by_the_server_does_not_look_alive() {
+        let (conn, theirs) = pair();
+        assert!(conn.looks_alive());
+        drop(theirs);
+        // The FIN may take a moment to arrive on loopback; wait for it, not for a time.
+        let mut alive = true;
+        for _ in 0..1000 {
+            alive = conn.looks_alive();
+            if !alive {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        assert!(!alive);
+        let (conn, mut theirs) = pair();
+        theirs.write_all(b"unasked").unwrap();
+        let mut alive = true;
+        for _ in 0..1000 {
+            alive = conn.looks_alive();
+            if !alive {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        assert!(
+            !alive,
+            "bytes nobody asked for make a plain connection unusable"
+        );
+    }
+}
