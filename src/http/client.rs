@@ -12,7 +12,7 @@ use rustls::pki_types::ServerName;
 use super::conn::{Conn, Origin, Pool, Stream, Timed, WAIT_SLICE};
 use super::url::{self, Url};
 use super::wire::{encode_request, read_response, RawResponse, WireError};
-use super::{redact_url, tls, Cutoff, HttpError, HttpOptions, Request, Response};
+use super::{entropy, redact_url, tls, Cutoff, HttpError, HttpOptions, Request, Response};
 
 /// The client; cheap to clone. Clones share the cutoff and the idle connections.
 #[derive(Clone)]
@@ -46,6 +46,9 @@ impl HttpClient {
             Err(e) if opts.ca_file.is_some() => return Err(HttpError::CaFile { detail: e }),
             Err(e) => (None, Some(e)),
         };
+        // The first random numbers are drawn now, on a thread of their own, so that an old
+        // kernel short of entropy delays TLS connections only, and says so (see `entropy`).
+        entropy::warm_up();
         Ok(HttpClient {
             opts: opts.clone(),
             cutoff: Cutoff::default(),
@@ -144,6 +147,13 @@ impl HttpClient {
         let name = ServerName::try_from(target.host.clone()).map_err(|e| HttpError::BadUrl {
             url: url.to_string(),
             detail: e.to_string(),
+        })?;
+        // The handshake draws random numbers: wait for the first draw here, where the
+        // deadline and a stop are honoured, rather than inside ring.
+        let end = || self.cutoff.get().map_or(deadline, |c| c.min(deadline));
+        entropy::wait_ready(WAIT_SLICE, end).map_err(|waited| HttpError::NoEntropy {
+            url: url.to_string(),
+            waited,
         })?;
         let tls = rustls::ClientConnection::new(config, name).map_err(|e| HttpError::Tls {
             url: url.to_string(),

@@ -8,6 +8,7 @@
 
 mod client;
 mod conn;
+mod entropy;
 mod tls;
 pub mod url;
 mod wire;
@@ -240,6 +241,11 @@ pub enum HttpError {
         url: String,
         detail: String,
     },
+    /// The kernel's random number generator was not ready in time for a TLS connection.
+    NoEntropy {
+        url: String,
+        waited: Duration,
+    },
     Timeout {
         url: String,
         limit: Duration,
@@ -292,6 +298,11 @@ impl fmt::Display for HttpError {
             HttpError::Tls { url, detail } => write!(
                 f,
                 "TLS with {url} failed: {detail} (for an internal CA set exchange.ca_file; for the PBX's own certificate starface.insecure_tls)"
+            ),
+            HttpError::NoEntropy { url, waited } => write!(
+                f,
+                "no TLS with {url} yet: the kernel's random number generator has not been ready for {} s (/dev/random blocks on this kernel: too little entropy; an entropy daemon such as haveged or rng-tools fills it)",
+                waited.as_secs()
             ),
             HttpError::Timeout { url, limit } => write!(f, "{url} did not answer within {}", duration_text(*limit)),
             HttpError::TooLarge { url, limit } => {
