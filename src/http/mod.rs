@@ -169,40 +169,52 @@ impl Response {
         schemes
     }
 
-    /// For a 401: which schemes the server offers and, when the configured one (`basic`,
-    /// `ntlm`, `oauth2`) is not among them, what to set instead, e.g. "the server offers NTLM,
-    /// Negotiate; config says basic → set auth = \"ntlm\"".
+    /// For a 401: which schemes the server offers and, when the configured one is not among
+    /// them, what to set instead (see `auth_hint`).
     pub fn auth_hint(&self, configured: &str) -> Option<String> {
-        let offered = self.offered_schemes();
-        if offered.is_empty() {
-            return None;
-        }
-        let has = |s: &str| offered.iter().any(|o| o.eq_ignore_ascii_case(s));
-        let wanted = match configured {
-            "basic" => has("basic"),
-            "ntlm" => has("ntlm") || has("negotiate"),
-            "oauth2" => has("bearer"),
-            _ => true,
-        };
-        let list = offered.join(", ");
-        let suggestion = if wanted {
-            None
-        } else if has("ntlm") || has("negotiate") {
-            Some("ntlm")
-        } else if has("basic") {
-            Some("basic")
-        } else if has("bearer") {
-            Some("oauth2")
-        } else {
-            None
-        };
-        Some(match suggestion {
-            Some(s) => format!(
-                "the server offers {list}; config says {configured} \u{2192} set auth = \"{s}\""
-            ),
-            None => format!("the server offers {list}"),
-        })
+        auth_hint(&self.offered_schemes(), configured)
     }
+}
+
+/// Whether the schemes a server offers (`offered_schemes`) include what `configured` (`basic`,
+/// `ntlm`, `oauth2`) speaks.
+pub fn scheme_offered(offered: &[String], configured: &str) -> bool {
+    let has = |s: &str| offered.iter().any(|o| o.eq_ignore_ascii_case(s));
+    match configured {
+        "basic" => has("basic"),
+        "ntlm" => has("ntlm") || has("negotiate"),
+        "oauth2" => has("bearer"),
+        _ => true,
+    }
+}
+
+/// "the server offers NTLM, Negotiate", and when `configured` is not among them what to set
+/// instead: "…; config says basic → set auth = \"ntlm\"". `None` when nothing is offered.
+pub fn auth_hint(offered: &[String], configured: &str) -> Option<String> {
+    if offered.is_empty() {
+        return None;
+    }
+    let has = |s: &str| offered.iter().any(|o| o.eq_ignore_ascii_case(s));
+    let list = offered.join(", ");
+    let suggestion = if scheme_offered(offered, configured) {
+        None
+    } else if has("ntlm") || has("negotiate") {
+        Some("ntlm")
+    } else if has("basic") {
+        Some("basic")
+    } else if has("bearer") {
+        Some("oauth2")
+    } else {
+        None
+    };
+    Some(match suggestion {
+        Some(s) => {
+            format!(
+                "the server offers {list}; config says {configured} \u{2192} set auth = \"{s}\""
+            )
+        }
+        None => format!("the server offers {list}"),
+    })
 }
 
 /// The comma-separated elements of a header value, ignoring commas inside quoted strings.
