@@ -308,8 +308,36 @@ fn ews_errors_name_what_the_server_offers_and_where_it_redirects() {
     );
     assert!(
         moved.contains(
-            "the server redirects to https://mail.example.com/EWS/Exchange.asmx; set exchange.url to it"
+            "the server redirects to https://mail.example.com/EWS/Exchange.asmx; set exchange.url to https://mail.example.com/EWS/Exchange.asmx"
         ),
         "{moved}"
+    );
+}
+
+#[test]
+fn starface_redirect_names_the_url_to_configure() {
+    use ess::config::{LoginType, Secret, StarfaceConfig};
+    use ess::starface::Starface;
+    // STARFACE answers plain HTTP with a redirect to its HTTPS port.
+    let server = Server::start(|req| {
+        HttpReply::empty(302)
+            .with_header("Location", &format!("https://pbx.example.com{}", req.path))
+    })
+    .unwrap();
+    let cfg = StarfaceConfig {
+        url: format!("{}/", server.url()),
+        login: "0001".to_string(),
+        password: Secret::new("pw"),
+        login_type: LoginType::Internal,
+        group: "Exchange-Sync".to_string(),
+        insecure_tls: false,
+    };
+    let mut pbx = Starface::new(&cfg, client(5000, 1 << 20));
+    let err = pbx.login().unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "failed with HTTP 302: the server redirects to https://pbx.example.com/rest/login; set starface.url to https://pbx.example.com"
+        ),
+        "{err}"
     );
 }

@@ -139,10 +139,23 @@ impl Response {
         Some(redact_url(&absolute))
     }
 
-    /// The hint for a redirect: "the server redirects to https://…; set `key` to it".
-    pub fn redirect_hint(&self, key: &str) -> Option<String> {
-        self.redirect_target()
-            .map(|to| format!("the server redirects to {to}; set {key} to it"))
+    /// The hint for a redirect: "the server redirects to https://…; set `key` to it". The
+    /// suggestion is what `key` should hold: when this response's URL is `configured` plus a
+    /// path the client appended (STARFACE's `/rest/login`), and the redirect keeps that path,
+    /// the suggestion drops it again.
+    pub fn redirect_hint(&self, key: &str, configured: &str) -> Option<String> {
+        let to = self.redirect_target()?;
+        let configured = redact_url(configured);
+        let configured = configured.trim_end_matches('/');
+        let suggestion = self
+            .url
+            .strip_prefix(configured)
+            .filter(|appended| !appended.is_empty() && appended.starts_with('/'))
+            .and_then(|appended| to.strip_suffix(appended))
+            .unwrap_or(&to);
+        Some(format!(
+            "the server redirects to {to}; set {key} to {suggestion}"
+        ))
     }
 
     /// The authentication schemes a 401 offers in its `WWW-Authenticate` fields, in order
@@ -535,11 +548,43 @@ mod tests {
         check(307, "other", Some("http://pbx.example/rest/other"));
         check(308, "https://u:p@h/x?secret=1", Some("https://h/x"));
         check(200, "https://elsewhere/", None);
+        let hint = |url: &str, location: &str, key: &str, configured: &str| {
+            response(301, url, &[("Location", location)]).redirect_hint(key, configured)
+        };
         assert_eq!(
-            response(301, "http://pbx/rest", &[("Location", "https://pbx/rest")])
-                .redirect_hint("starface.url")
+            hint(
+                "http://pbx/rest/login",
+                "https://pbx/rest/login",
+                "starface.url",
+                "http://pbx"
+            )
+            .as_deref(),
+            Some("the server redirects to https://pbx/rest/login; set starface.url to https://pbx")
+        );
+        assert_eq!(
+            hint(
+                "http://pbx/rest/login",
+                "https://pbx/rest/login",
+                "starface.url",
+                "http://pbx/"
+            )
+            .as_deref(),
+            Some("the server redirects to https://pbx/rest/login; set starface.url to https://pbx")
+        );
+        assert_eq!(
+            hint("http://pbx/rest/login", "https://pbx/login.jsp", "starface.url", "http://pbx")
                 .as_deref(),
-            Some("the server redirects to https://pbx/rest; set starface.url to it")
+            Some("the server redirects to https://pbx/login.jsp; set starface.url to https://pbx/login.jsp")
+        );
+        assert_eq!(
+            hint(
+                "http://ex/EWS/Exchange.asmx",
+                "https://ex/EWS/Exchange.asmx",
+                "exchange.url",
+                "http://ex/EWS/Exchange.asmx"
+            )
+            .as_deref(),
+            Some("the server redirects to https://ex/EWS/Exchange.asmx; set exchange.url to https://ex/EWS/Exchange.asmx")
         );
         assert_eq!(response(302, "http://h/", &[]).redirect_target(), None);
     }

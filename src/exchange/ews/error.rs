@@ -344,12 +344,12 @@ mod tests {
                 url: url.clone(),
                 status: 301,
                 redirect: Some(
-                    "the server redirects to https://mail.example.com/EWS/Exchange.asmx; set exchange.url to it"
+                    "the server redirects to https://mail.example.com/EWS/Exchange.asmx; set exchange.url to https://mail.example.com/EWS/Exchange.asmx"
                         .into(),
                 ),
             },
             &[
-                "HTTP 301 without a SOAP response (a redirect): the server redirects to https://mail.example.com/EWS/Exchange.asmx; set exchange.url to it, unless",
+                "HTTP 301 without a SOAP response (a redirect): the server redirects to https://mail.example.com/EWS/Exchange.asmx; set exchange.url to https://mail.example.com/EWS/Exchange.asmx, unless",
             ],
             None,
         );

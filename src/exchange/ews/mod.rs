@@ -226,7 +226,7 @@ impl EwsSource {
                 return Err(EwsError::Status {
                     url: url(),
                     status,
-                    redirect: resp.redirect_hint("exchange.url"),
+                    redirect: resp.redirect_hint("exchange.url", &self.shown_url),
                 })
             }
         }
