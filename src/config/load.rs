@@ -1,5 +1,5 @@
 //! Validation: the parsed TOML document becomes a typed [`Config`], or a [`ConfigError`] that
-//! names the file, the line, the key and what is allowed (DESIGN.md section 4).
+//! names the file, the line, the key and what is allowed (`docs/contract.md`, section 4.1).
 //!
 //! Rules beyond the contract, chosen so that a mistake is caught at start-up rather than at the
 //! first poll:
