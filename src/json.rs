@@ -47,6 +47,8 @@ pub enum JsonError {
     TrailingCharacters { at: usize },
     /// An object names the same member twice.
     DuplicateKey { at: usize },
+    /// The parse was given up because the program is stopping.
+    Stopped,
 }
 
 impl fmt::Display for JsonError {
@@ -70,6 +72,9 @@ impl fmt::Display for JsonError {
                     "a JSON object names the same member twice (at byte {at})"
                 )
             }
+            JsonError::Stopped => {
+                f.write_str("reading the answer was given up: the program is stopping")
+            }
             JsonError::TrailingCharacters { at } => {
                 write!(f, "unexpected text after the JSON value at byte {at}")
             }
@@ -81,10 +86,25 @@ impl std::error::Error for JsonError {}
 
 /// Parses a complete JSON text (one value, surrounded by optional whitespace).
 pub fn parse(text: &str) -> Result<Value, JsonError> {
+    parse_inner(text, None)
+}
+
+/// Like `parse`, but gives up with `JsonError::Stopped` as soon as `stopped` says so (it is
+/// asked every 64 KiB), so that a large response cannot hold up the daemon's exit.
+pub fn parse_until_stopped(text: &str, stopped: &dyn Fn() -> bool) -> Result<Value, JsonError> {
+    parse_inner(text, Some(stopped))
+}
+
+fn parse_inner<'a>(
+    text: &'a str,
+    stopped: Option<&'a dyn Fn() -> bool>,
+) -> Result<Value, JsonError> {
     let mut p = Parser {
         b: text.as_bytes(),
         text,
         pos: 0,
+        stopped,
+        next_check: STOP_CHECK,
     };
     p.skip_ws();
     let v = p.value(0)?;
@@ -99,7 +119,14 @@ struct Parser<'a> {
     b: &'a [u8],
     text: &'a str,
     pos: usize,
+    /// Asked every `STOP_CHECK` bytes whether to give up (the daemon is stopping).
+    stopped: Option<&'a dyn Fn() -> bool>,
+    next_check: usize,
 }
+
+/// How many bytes are parsed between two looks at `Parser::stopped`: a few microseconds of work,
+/// so that a stop is seen at once even in a response of many megabytes.
+const STOP_CHECK: usize = 64 * 1024;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<u8> {
@@ -127,6 +154,12 @@ impl Parser<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+        if self.pos >= self.next_check {
+            self.next_check = self.pos.saturating_add(STOP_CHECK);
+            if self.stopped.is_some_and(|stopped| stopped()) {
+                return Err(JsonError::Stopped);
+            }
+        }
         match self.peek() {
             None => Err(JsonError::UnexpectedEnd),
             Some(b'{') => self.object(depth + 1),
@@ -402,6 +435,8 @@ impl Parser<'_> {
             b: self.b,
             text: self.text,
             pos: start + 1,
+            stopped: None,
+            next_check: usize::MAX,
         };
         for _ in 0..index {
             p.skip_ws();
@@ -622,6 +657,8 @@ pub fn for_each_in_array(
         b: text.as_bytes(),
         text,
         pos: 0,
+        stopped: None,
+        next_check: usize::MAX,
     };
     p.skip_ws();
     if p.peek() != Some(b'[') {
@@ -901,6 +938,44 @@ mod tests {
                 compared.get()
             );
         }
+    }
+
+    #[test]
+    fn a_stop_ends_a_long_parse() {
+        // 120,000 names kept `once` busy for over 90 s before the names were checked in linear
+        // time; a stop must end even a linear parse of many megabytes at once.
+        let text = format!(
+            "{{{}\"end\":0}}",
+            (0..120_000)
+                .map(|i| format!("\"k{i}\":0,"))
+                .collect::<String>()
+        );
+        let asked = std::cell::Cell::new(0);
+        let stop_at_third = || {
+            asked.set(asked.get() + 1);
+            asked.get() >= 3
+        };
+        assert_eq!(
+            parse_until_stopped(&text, &stop_at_third),
+            Err(JsonError::Stopped)
+        );
+        assert_eq!(asked.get(), 3);
+        asked.set(0);
+        let never = || {
+            asked.set(asked.get() + 1);
+            false
+        };
+        assert!(parse_until_stopped(&text, &never).is_ok());
+        // Asked once per 64 KiB, so the check costs nothing measurable.
+        assert_eq!(asked.get(), text.len() / STOP_CHECK);
+        check_stopped_message();
+    }
+
+    fn check_stopped_message() {
+        assert_eq!(
+            JsonError::Stopped.to_string(),
+            "reading the answer was given up: the program is stopping"
+        );
     }
 
     #[test]

@@ -64,6 +64,12 @@ impl HttpClient {
         self
     }
 
+    /// Whether the daemon is stopping (the cutoff is set): work on an answer already received,
+    /// such as parsing it, should be given up.
+    pub fn stopping(&self) -> bool {
+        self.cutoff.get().is_some()
+    }
+
     pub fn options(&self) -> &HttpOptions {
         &self.opts
     }

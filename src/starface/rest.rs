@@ -17,7 +17,7 @@ use super::error::StarfaceError;
 use super::numbers::{NumberIndex, UserId};
 use super::objects::{self, Directory, Forwarding, GroupLookup, PhoneConfig};
 use super::xmlrpc::{self, ChatCall};
-use crate::json::Value;
+use crate::json::{self, Value};
 
 /// STARFACE tokens live 4 hours; renewing 10 minutes early avoids a 401 in the middle of a poll.
 pub const TOKEN_MAX_AGE: Duration = Duration::from_secs(3 * 3600 + 50 * 60);
@@ -137,7 +137,7 @@ impl Starface {
         let action = "reading the login template";
         let resp = self.send(action, &self.request("GET", &url, None))?;
         expect_status(&resp, &[200], action, &shown)?;
-        let template = parse_json(&resp, action, &shown)?;
+        let template = parse_json(&self.http, &resp, action, &shown)?;
         let type_name = auth::login_type_name(self.login_type);
         let bad = |detail: String| StarfaceError::BadResponse {
             action: action.to_string(),
@@ -171,7 +171,7 @@ impl Starface {
                 })
             }
         }
-        let answer = parse_json(&resp, action, &shown)?;
+        let answer = parse_json(&self.http, &resp, action, &shown)?;
         let token = objects::auth_token(&answer).map_err(|detail| StarfaceError::BadResponse {
             action: action.to_string(),
             url: shown.clone(),
@@ -275,7 +275,7 @@ impl Starface {
         parse: impl FnOnce(Value) -> Result<T, String>,
     ) -> Result<T, StarfaceError> {
         let (resp, action, url) = self.get(action, path)?;
-        let value = parse_json(&resp, &action, &url)?;
+        let value = parse_json(&self.http, &resp, &action, &url)?;
         parse(value).map_err(|detail| StarfaceError::BadResponse {
             action,
             url,
@@ -508,7 +508,14 @@ fn expect_status(
     })
 }
 
-fn parse_json(resp: &Response, action: &str, shown: &str) -> Result<Value, StarfaceError> {
+/// Parses a JSON answer; a stop of the daemon ends the parse at once (a PBX, or anything on the
+/// path, answering with megabytes must not hold up the exit).
+fn parse_json(
+    http: &HttpClient,
+    resp: &Response,
+    action: &str,
+    shown: &str,
+) -> Result<Value, StarfaceError> {
     let bad = |detail: String| StarfaceError::BadResponse {
         action: action.to_string(),
         url: shown.to_string(),
@@ -516,7 +523,7 @@ fn parse_json(resp: &Response, action: &str, shown: &str) -> Result<Value, Starf
     };
     let text = std::str::from_utf8(&resp.body)
         .map_err(|e| bad(format!("the body is not UTF-8 (byte {})", e.valid_up_to())))?;
-    Value::parse(text).map_err(|e| bad(e.to_string()))
+    json::parse_until_stopped(text, &|| http.stopping()).map_err(|e| bad(e.to_string()))
 }
 
 /// The start of an error body on one line, for a message.
@@ -536,6 +543,32 @@ fn excerpt(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A huge login answer (the daemon needed 34.6 s to obey SIGTERM while parsing one) is given
+    /// up as soon as the daemon stops; without a stop it is read.
+    #[test]
+    fn a_stop_ends_the_parse_of_a_huge_answer() {
+        let body = format!(
+            "{{{}\"token\":\"t\"}}",
+            (0..50_000)
+                .map(|i| format!("\"k{i}\":0,"))
+                .collect::<String>()
+        );
+        let resp = Response {
+            status: 200,
+            headers: vec![],
+            body: body.into_bytes(),
+            url: String::new(),
+        };
+        let cutoff = crate::http::Cutoff::default();
+        let http = HttpClient::new(&crate::http::HttpOptions::default())
+            .expect("client")
+            .with_cutoff(&cutoff);
+        assert!(parse_json(&http, &resp, "logging in", "http://pbx/rest/login").is_ok());
+        cutoff.within(Duration::from_secs(3));
+        let err = parse_json(&http, &resp, "logging in", "http://pbx/rest/login").unwrap_err();
+        assert!(err.to_string().contains("the program is stopping"), "{err}");
+    }
 
     #[test]
     fn secrets_cut_by_the_excerpt_are_still_removed() {
