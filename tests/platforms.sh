@@ -318,7 +318,11 @@ EOF
         "$starved" "$x86" run -c "$tmp/tls.toml" 2>"$log" &
         local pid=$!
         pids+=("$pid")
-        sleep 3
+        # Until the daemon's first TLS connection is waiting (it says so after 1 s).
+        for _ in $(seq 100); do
+            grep -q "waiting for the kernel's random number generator" "$log" && break
+            sleep 0.1
+        done
         kill -TERM "$pid"
         local waited=0
         while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 50 ]; do
