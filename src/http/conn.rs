@@ -331,23 +331,23 @@ mod tests {
         drop(theirs);
         // The FIN may take a moment to arrive on loopback; wait for it, not for a time.
         let mut alive = true;
-        for _ in 0..1000 {
+        for _ in 0..5000 {
             alive = conn.looks_alive();
             if !alive {
                 break;
             }
-            std::thread::yield_now();
+            std::thread::sleep(Duration::from_millis(1));
         }
         assert!(!alive);
         let (conn, mut theirs) = pair();
         theirs.write_all(b"unasked").unwrap();
         let mut alive = true;
-        for _ in 0..1000 {
+        for _ in 0..5000 {
             alive = conn.looks_alive();
             if !alive {
                 break;
             }
-            std::thread::yield_now();
+            std::thread::sleep(Duration::from_millis(1));
         }
         assert!(
             !alive,
