@@ -1,26 +1,37 @@
 //! `once`: one pass at TIME (default now), then exit.
 
 use super::calendars::{self, calendars_around};
-use super::report::log_report;
+use super::report::{log_report, poll_record};
 use super::setup::{logout, Services};
 use super::Failure;
 use crate::config::Config;
 use crate::http::Cutoff;
 use crate::model::Timestamp;
 use crate::pbx::StarfacePbx;
-use crate::state;
+use crate::state::{self, PollRecord};
 use crate::sync::{self, Pass, Reported};
 use crate::time::wall_clock;
 
 pub fn run(config: &Config, dry_run: bool, at: Option<Timestamp>) -> Result<(), Failure> {
     let mut services = Services::new(config, &Cutoff::default()).map_err(Failure::Config)?;
-    let result = pass(
-        config,
-        &mut services,
-        at.unwrap_or_else(wall_clock),
-        dry_run,
-    );
+    let t = at.unwrap_or_else(wall_clock);
+    let mut poll_saved = false;
+    let result = pass(config, &mut services, t, dry_run, &mut poll_saved);
     logout(&mut services.starface);
+    if let (Err(Failure::Runtime(m)), false, false) = (&result, dry_run, poll_saved) {
+        // Failed before its pass: `status` still learns why.
+        let poll = PollRecord {
+            at: t,
+            error: Some(m.clone()),
+            users_read: 0,
+            users_failed: 0,
+        };
+        match state::save_poll(&config.sync.state_dir, poll, wall_clock()) {
+            Ok(Some(corrupt)) => log::error!("{corrupt}"),
+            Ok(None) => {}
+            Err(e) => log::error!("{e}"),
+        }
+    }
     result
 }
 
@@ -29,6 +40,7 @@ fn pass(
     services: &mut Services,
     t: Timestamp,
     dry_run: bool,
+    poll_saved: &mut bool,
 ) -> Result<(), Failure> {
     let starface = &mut services.starface;
     starface
@@ -71,7 +83,9 @@ fn pass(
     };
     let failed = log_report(&report, t, dry_run, &mut reported);
     if !dry_run {
+        state.poll = Some(poll_record(t, &calendars, &report.failures));
         state::save(&config.sync.state_dir, &state).map_err(|e| Failure::Runtime(e.to_string()))?;
+        *poll_saved = true;
     }
     if failed > 0 {
         return Err(Failure::Runtime(format!(

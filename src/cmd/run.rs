@@ -18,7 +18,7 @@ use async_signal::{Signal, Signals};
 use smol::stream::StreamExt;
 
 use super::calendars::{self, read_calendars};
-use super::report::log_report;
+use super::report::{log_report, poll_record};
 use super::setup::{load_config, logout, Services};
 use super::Failure;
 use crate::config::Config;
@@ -29,7 +29,7 @@ use crate::model::{Timestamp, Window};
 use crate::pbx::StarfacePbx;
 use crate::rules;
 use crate::starface::Starface;
-use crate::state::{self, State, UserId};
+use crate::state::{self, PollRecord, State, UserId};
 use crate::sync::{self, Calendar, Member, Pass, Reported};
 use crate::time::{wall_clock, wall_clock_precise};
 
@@ -242,6 +242,10 @@ impl Worker {
                     self.starface_backoff.reset();
                 }
                 Err(e) => {
+                    if self.members.is_empty() {
+                        // No poll can run without members: the failure is the poll's outcome.
+                        self.record_poll(now, e.to_string());
+                    }
                     self.starface_failed(e.to_string(), now);
                 }
             }
@@ -259,15 +263,20 @@ impl Worker {
 
     /// The rest of the tick at `now`: the calendars read (if there was a poll), then a pass.
     fn finish_tick(&mut self, now: Timestamp, polled: Option<Polled>) {
-        let polled = match polled {
-            None => false,
-            Some((source, result)) => {
-                self.source = Some(source);
-                self.take_calendars(now, result)
-            }
-        };
+        let poll = polled.map(|(source, result)| {
+            self.source = Some(source);
+            self.take_calendars(now, result)
+        });
+        let polled = poll.as_ref().is_some_and(Result::is_ok);
         if now < self.starface_retry {
             self.last_pass = now;
+            if poll.is_some() {
+                let error = match poll {
+                    Some(Err(e)) => e,
+                    _ => "STARFACE: not reachable, nothing was switched".to_string(),
+                };
+                self.record_poll(now, error);
+            }
             return;
         }
         let stale = self
@@ -309,15 +318,33 @@ impl Worker {
             );
         }
         self.last_pass = now;
+        match poll {
+            Some(Ok(())) => {
+                self.state.poll = Some(poll_record(now, &self.calendars, &report.failures));
+            }
+            Some(Err(e)) => self.record_poll(now, e),
+            None => {}
+        }
         self.save();
     }
 
-    /// Takes the outcome of a calendar read; whether it succeeded.
+    /// Records a poll that failed as a whole and saves the state.
+    fn record_poll(&mut self, now: Timestamp, error: String) {
+        self.state.poll = Some(PollRecord {
+            at: now,
+            error: Some(error),
+            users_read: 0,
+            users_failed: 0,
+        });
+        self.save();
+    }
+
+    /// Takes the outcome of a calendar read: ok, or the error in one line.
     fn take_calendars(
         &mut self,
         now: Timestamp,
         result: Result<HashMap<String, Calendar>, SourceError>,
-    ) -> bool {
+    ) -> Result<(), String> {
         match result {
             Ok(calendars) => {
                 // Unreadable mailboxes are reported by the pass that follows every poll (once,
@@ -327,7 +354,7 @@ impl Worker {
                 self.poll_due = now + self.config.sync.poll_interval.as_secs() as i64;
                 self.exchange_backoff.reset();
                 self.reported.clear("exchange");
-                true
+                Ok(())
             }
             Err(e) => {
                 let wait = self.exchange_backoff.next(e.retry_after);
@@ -338,7 +365,7 @@ impl Worker {
                         wait.as_secs()
                     );
                 }
-                false
+                Err(format!("Exchange: {e}"))
             }
         }
     }
