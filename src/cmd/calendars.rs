@@ -30,6 +30,30 @@ pub fn members(directory: &Directory) -> Vec<Member> {
         .collect()
 }
 
+/// The members `--user` names (all when it names none). An address that is not a member is a
+/// usage error naming it.
+pub fn selected(members: &[Member], users: &[String], group: &str) -> Result<Vec<Member>, Failure> {
+    if users.is_empty() {
+        return Ok(members.to_vec());
+    }
+    let missing: Vec<&str> = users
+        .iter()
+        .filter(|u| !members.iter().any(|m| &m.email == *u))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Failure::Usage(format!(
+            "--user {}: not a member of the STARFACE group '{group}' (or without an e-mail address there)",
+            missing.join(", ")
+        )));
+    }
+    Ok(members
+        .iter()
+        .filter(|m| users.contains(&m.email))
+        .cloned()
+        .collect())
+}
+
 /// Reads every member's calendar; per-mailbox problems become that member's entry.
 pub fn read_calendars(
     source: &mut dyn CalendarSource,

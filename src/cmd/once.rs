@@ -1,5 +1,7 @@
 //! `once`: one pass at TIME (default now), then exit.
 
+use std::collections::HashSet;
+
 use super::calendars::{self, calendars_around};
 use super::report::{log_report, poll_record};
 use super::setup::{logout, Services};
@@ -8,15 +10,21 @@ use crate::config::Config;
 use crate::http::Cutoff;
 use crate::model::Timestamp;
 use crate::pbx::StarfacePbx;
-use crate::state::{self, PollRecord};
+use crate::state::{self, PollRecord, UserId};
 use crate::sync::{self, Pass, Reported};
 use crate::time::wall_clock;
 
-pub fn run(config: &Config, dry_run: bool, at: Option<Timestamp>) -> Result<(), Failure> {
+/// `users`: `--user`, lower case; empty: every member.
+pub fn run(
+    config: &Config,
+    dry_run: bool,
+    at: Option<Timestamp>,
+    users: &[String],
+) -> Result<(), Failure> {
     let mut services = Services::new(config, &Cutoff::default()).map_err(Failure::Config)?;
     let t = at.unwrap_or_else(wall_clock);
     let mut poll_saved = false;
-    let result = pass(config, &mut services, t, dry_run, &mut poll_saved);
+    let result = pass(config, &mut services, t, dry_run, users, &mut poll_saved);
     logout(&mut services.starface);
     if let (Err(Failure::Runtime(m)), false, false) = (&result, dry_run, poll_saved) {
         // Failed before its pass: `status` still learns why.
@@ -40,6 +48,7 @@ fn pass(
     services: &mut Services,
     t: Timestamp,
     dry_run: bool,
+    users: &[String],
     poll_saved: &mut bool,
 ) -> Result<(), Failure> {
     let starface = &mut services.starface;
@@ -53,7 +62,12 @@ fn pass(
         log::warn!("{w}");
     }
     let members = calendars::members(&directory);
-    let calendars = calendars_around(config, services.source.as_mut(), &members, t)?;
+    let chosen = calendars::selected(&members, users, &config.starface.group)?;
+    // With --user the others are not looked at at all: their calendars are not read, and the
+    // pass leaves them (and their records) exactly as they are, not as users who left.
+    let only: Option<HashSet<UserId>> =
+        (!users.is_empty()).then(|| chosen.iter().map(|m| m.id).collect());
+    let calendars = calendars_around(config, services.source.as_mut(), &chosen, t)?;
     // A dry run writes nothing anywhere, not even to move a corrupt state file aside.
     let (mut state, corrupt) = if dry_run {
         match state::load_readonly(&config.sync.state_dir) {
@@ -76,7 +90,7 @@ fn pass(
             calendars: &calendars,
             stale: false,
             dry_run,
-            only: None,
+            only: only.as_ref(),
             stop: None,
         };
         sync::run_pass(&mut pbx, &mut state, config, &pass, &mut reported)
