@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use crate::model::Timestamp;
 use crate::state::PollRecord;
-use crate::sync::{Calendar, Report, Reported};
+use crate::sync::{Calendar, Report, Reported, Topic, UserFailure};
 
 /// Logs what a pass did (or, with `dry_run`, prints the planned changes on stdout), each
 /// problem once. Returns the number of users that could not be handled.
@@ -28,9 +28,9 @@ pub fn log_report(
         log::warn!("{w}");
     }
     for f in &report.failures {
-        let key = f.split(':').next().unwrap_or("");
-        if reported.first(&format!("failure:{key}"), f) {
-            log::error!("{f}");
+        let line = f.to_string();
+        if reported.first(Topic::User(f.email.clone()), &line) {
+            log::error!("{line}");
         }
     }
     report.failures.len()
@@ -40,7 +40,7 @@ pub fn log_report(
 pub fn poll_record(
     t: Timestamp,
     calendars: &HashMap<String, Calendar>,
-    failures: &[String],
+    failures: &[UserFailure],
 ) -> PollRecord {
     let error = failures.first().map(|first| match failures.len() {
         1 => format!("1 user could not be handled: {first}"),
