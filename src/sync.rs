@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Config;
+use crate::explain;
 use crate::model::{Appointment, Presence, Timestamp};
 use crate::reconcile::{self, ChatRecord, RedirectView, SwitchRecord};
 use crate::rules::{self, Cause, Switch};
@@ -215,6 +216,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Things worth a line at info that are not changes (overrides noticed).
     pub notices: Vec<String>,
+    /// The reasoning, logged at debug: each PBX read and why, and the decision per user.
+    pub debug: Vec<String>,
     pub pbx_reads: usize,
     pub pbx_writes: usize,
     /// The PBX could not be reached during the pass.
@@ -378,6 +381,7 @@ impl UserPass<'_, '_> {
             &self.config.chat,
         );
         let t = self.pass.t;
+        let changes_before = self.report.changes.len();
         let was_ours = rec.dnd.ours;
         self.dnd(&d.dnd, &d.dominant, &mut rec.dnd);
         rec.dnd_held = held(
@@ -412,6 +416,60 @@ impl UserPass<'_, '_> {
             t,
             &d.dominant,
         );
+        let decision = self.decision(&d, rec, changes_before);
+        self.report.debug.push(decision);
+    }
+
+    /// The debug line with the decision for this user: per feature what is wanted, why, and
+    /// what came of it.
+    fn decision(&self, d: &rules::Desired, rec: &UserRecord, changes_before: usize) -> String {
+        let t = self.pass.t;
+        let changes = self.report.changes.get(changes_before..).unwrap_or(&[]);
+        let switched = |is: fn(&Feature) -> bool| {
+            changes
+                .iter()
+                .find(|c| is(&c.feature))
+                .map(|c| c.to.as_str())
+        };
+        let mut parts = vec![
+            explain::switch(
+                "DND",
+                &d.dnd,
+                &[&rec.dnd],
+                switched(|f| matches!(f, Feature::Dnd)),
+                t,
+            ),
+            explain::switch(
+                "forwarding",
+                &d.forward,
+                &rec.forward.values().collect::<Vec<_>>(),
+                switched(|f| matches!(f, Feature::Forward(_))),
+                t,
+            ),
+        ];
+        let chat = &self.config.chat;
+        if chat.set_presence || chat.subject_as_text {
+            let changed = changes
+                .iter()
+                .any(|c| matches!(c.feature, Feature::Presence | Feature::Text));
+            parts.push(format!(
+                "chat {} {} -> {}",
+                d.presence.as_str(),
+                quote_text(&d.text),
+                if changed { "set" } else { "unchanged" }
+            ));
+        }
+        let stale = if self.pass.stale {
+            " (calendars older than the stale limit: nothing is switched on)"
+        } else {
+            ""
+        };
+        format!(
+            "{}: decision at {}{stale}: {}",
+            self.email,
+            time::format_short(t, t),
+            parts.join("; ")
+        )
     }
 
     fn dnd(&mut self, want: &Switch, dominant: &Option<Cause>, rec: &mut SwitchRecord) {
@@ -422,6 +480,11 @@ impl UserPass<'_, '_> {
             Ok(p) => p,
             Err(reconcile::NeedRead) => {
                 self.report.pbx_reads += 1;
+                self.report.debug.push(format!(
+                    "{}: reading DND: {}",
+                    self.email,
+                    explain::read_reason(want.on, rec.ours)
+                ));
                 match self.pbx.dnd(self.id) {
                     Ok(actual) => match reconcile::reconcile_switch(want, rec, Some(actual)) {
                         Ok(p) => p,
@@ -476,6 +539,11 @@ impl UserPass<'_, '_> {
             return switched_on;
         }
         self.report.pbx_reads += 1;
+        self.report.debug.push(format!(
+            "{}: reading the redirects: {}",
+            self.email,
+            explain::read_reason(want.on, recs.values().any(|r| r.ours))
+        ));
         let redirects = match self.pbx.redirects(self.id) {
             Ok(r) => r,
             Err(e) => {

@@ -189,3 +189,75 @@ fn check_with_user_lists_only_them() {
         "{out}"
     );
 }
+
+#[test]
+fn debug_explains_reads_and_decisions() {
+    let mut w = World::new(Backend::Ews);
+    let (start, end) = ("2026-12-01T09:00:00Z", "2026-12-01T10:30:00Z");
+    w.calendars
+        .add(ALICE, appt(start, end, SimShowAs::Busy, "Weekly sync"));
+    let out = w.once("2026-12-01T09:30:00Z", &[]);
+    out.expect_code(0);
+    let debug = out.log_lines("DEBUG");
+    let has = |lines: &[&str], part: &str| lines.iter().any(|l| l.contains(part));
+    for part in [
+        "reading the calendars of 3 user(s) from 2026-12-01T08:30:00Z to ",
+        " (every member of the group 'Exchange-Sync'): alice@example.com, bob@example.com, carol@example.com",
+        "alice@example.com: reading DND: wanted on and not switched by us yet, so a write may be due",
+        "alice@example.com: decision at 09:30Z: DND wanted (Busy \"Weekly sync\" until 10:30Z) -> switch on; forwarding not wanted -> nothing of ours, nothing to do",
+        "bob@example.com: decision at 09:30Z: DND not wanted -> nothing of ours, nothing to do",
+    ] {
+        assert!(has(&debug, part), "missing {part:?}:\n{out}");
+    }
+    // Users with nothing to do cost no PBX read, and the log says none was made.
+    assert!(!has(&debug, "bob@example.com: reading"), "{out}");
+    // The next run reads what is ours to see a manual change, and decides to leave it.
+    let out = w.once("2026-12-01T09:40:00Z", &["--user", ALICE]);
+    let debug = out.log_lines("DEBUG");
+    for part in [
+        "(the members named with --user; 2 other(s) left alone): alice@example.com",
+        "alice@example.com: reading DND: it is ours, to see whether the user changed it by hand",
+        "DND wanted (Busy \"Weekly sync\" until 10:30Z) -> on and ours, nothing to do",
+    ] {
+        assert!(has(&debug, part), "missing {part:?}:\n{out}");
+    }
+    assert!(out.log_lines("TRACE").is_empty(), "{out}");
+    // At info, none of it.
+    w.set("log.level", "\"info\"");
+    let out = w.once("2026-12-01T09:45:00Z", &[]);
+    assert!(out.log_lines("DEBUG").is_empty(), "{out}");
+}
+
+#[test]
+fn trace_adds_request_lines_without_queries_or_values() {
+    let mut w = World::new(Backend::Ews);
+    w.set("log.level", "\"trace\"")
+        .set("chat.set_presence", "true");
+    w.calendars.add(
+        ALICE,
+        appt(
+            "2026-12-01T09:00:00Z",
+            "2026-12-01T10:30:00Z",
+            SimShowAs::Busy,
+            "Weekly sync",
+        ),
+    );
+    let out = w.once("2026-12-01T09:30:00Z", &[]);
+    out.expect_code(0);
+    let trace = out.log_lines("TRACE");
+    let has = |part: &str| trace.iter().any(|l| l.contains(part));
+    for part in [
+        "/rest/login -> HTTP 200",
+        "POST http://127.0.0.1:",
+        "/EWS/Exchange.asmx -> HTTP 200",
+        "/rest/users/1/phoneconfig -> HTTP 200",
+        "/xml-rpc -> HTTP 200",
+        "DELETE http://127.0.0.1:",
+    ] {
+        assert!(has(part), "missing {part:?}:\n{out}");
+    }
+    // The XML-RPC URL carries the auth hash in its query: never shown.
+    assert!(trace.iter().all(|l| !l.contains('?')), "{out}");
+    // Debug lines are still there.
+    assert!(!out.log_lines("DEBUG").is_empty(), "{out}");
+}

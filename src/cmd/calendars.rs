@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use super::Failure;
 use crate::config::Config;
 use crate::exchange::{BoundedWait, CalendarSource, SourceError, Throttle};
+use crate::explain;
 use crate::model::{Timestamp, Window};
 use crate::starface::Directory;
 use crate::sync::{Calendar, Member};
+use crate::time::format_rfc3339;
 
 /// The calendar window of DESIGN.md section 5: [t − 1 h, t + lookahead].
 pub fn window(t: Timestamp, lookahead_secs: u64) -> Window {
@@ -76,8 +78,24 @@ pub fn calendars_around(
     source: &mut dyn CalendarSource,
     members: &[Member],
     t: Timestamp,
+    why: &str,
 ) -> Result<HashMap<String, Calendar>, Failure> {
     let window = window(t, config.sync.lookahead.as_secs());
+    log_read(members, window, why);
     read_calendars(source, members, window, &mut BoundedWait::for_once())
         .map_err(|e| Failure::Runtime(format!("Exchange: {e}")))
+}
+
+/// The debug line before a calendar read: whose calendars, for which window, and why.
+pub fn log_read(members: &[Member], window: Window, why: &str) {
+    if log::log_enabled!(log::Level::Debug) {
+        let emails: Vec<&str> = members.iter().map(|m| m.email.as_str()).collect();
+        log::debug!(
+            "reading the calendars of {} user(s) from {} to {} ({why}): {}",
+            members.len(),
+            format_rfc3339(window.start),
+            format_rfc3339(window.end),
+            explain::names(&emails, 50)
+        );
+    }
 }

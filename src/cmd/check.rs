@@ -99,7 +99,13 @@ fn check(config: &Config, services: &mut Services, users: &[String]) -> Result<(
         users,
         &config.starface.group,
     )?;
-    let calendars = calendars_around(config, services.source.as_mut(), &members, wall_clock())?;
+    let calendars = calendars_around(
+        config,
+        services.source.as_mut(),
+        &members,
+        wall_clock(),
+        "check reads every mailbox once",
+    )?;
     let numbers = starface
         .numbers()
         .map_err(|e| Failure::Runtime(e.to_string()))?;

@@ -67,7 +67,15 @@ fn pass(
     // pass leaves them (and their records) exactly as they are, not as users who left.
     let only: Option<HashSet<UserId>> =
         (!users.is_empty()).then(|| chosen.iter().map(|m| m.id).collect());
-    let calendars = calendars_around(config, services.source.as_mut(), &chosen, t)?;
+    let why = if users.is_empty() {
+        format!("every member of the group '{}'", config.starface.group)
+    } else {
+        format!(
+            "the members named with --user; {} other(s) left alone",
+            members.len() - chosen.len()
+        )
+    };
+    let calendars = calendars_around(config, services.source.as_mut(), &chosen, t, &why)?;
     // A dry run writes nothing anywhere, not even to move a corrupt state file aside.
     let (mut state, corrupt) = if dry_run {
         match state::load_readonly(&config.sync.state_dir) {

@@ -14,6 +14,9 @@ pub fn log_report(
     dry_run: bool,
     reported: &mut Reported,
 ) -> usize {
+    for line in &report.debug {
+        log::debug!("{line}");
+    }
     for c in &report.changes {
         if dry_run {
             println!("{}", c.dry_run_line());

@@ -23,6 +23,7 @@ use super::setup::{load_config, logout, Services};
 use super::Failure;
 use crate::config::Config;
 use crate::exchange::{CalendarSource, NoWait, SourceError};
+use crate::explain;
 use crate::http::Cutoff;
 use crate::logging;
 use crate::model::{Timestamp, Window};
@@ -136,6 +137,8 @@ struct Worker {
     /// The directory was read in this tick: the pass looks at everyone (also users who left
     /// the group, even when no poll can run because the group is empty).
     directory_refreshed: bool,
+    /// The last calendar read failed: the next one is a retry.
+    last_poll_failed: bool,
 }
 
 /// How long requests may still run after SIGTERM: the operation in flight finishes if it can,
@@ -190,6 +193,7 @@ impl Worker {
             reported: Reported::default(),
             stop,
             directory_refreshed: false,
+            last_poll_failed: false,
         })
     }
 
@@ -236,6 +240,12 @@ impl Worker {
                         }
                     }
                     self.members = calendars::members(&dir);
+                    log::debug!(
+                        "directory: group '{}' has {} member(s) with an e-mail address; read again in {} s",
+                        self.config.starface.group,
+                        self.members.len(),
+                        self.config.sync.directory_refresh.as_secs()
+                    );
                     self.directory_refreshed = true;
                     self.directory_due = now + self.config.sync.directory_refresh.as_secs() as i64;
                     self.reported.clear(&Topic::Starface);
@@ -254,10 +264,20 @@ impl Worker {
             return None;
         }
         let source = self.source.take()?;
+        let window = calendars::window(now, self.config.sync.lookahead.as_secs());
+        let why = match self.calendars_at {
+            None => "the first poll".to_string(),
+            Some(_) if self.last_poll_failed => "retrying after a failed read".to_string(),
+            Some(_) => format!(
+                "the poll interval of {} s is up",
+                self.config.sync.poll_interval.as_secs()
+            ),
+        };
+        calendars::log_read(&self.members, window, &why);
         Some(Poll {
             source,
             members: self.members.clone(),
-            window: calendars::window(now, self.config.sync.lookahead.as_secs()),
+            window,
         })
     }
 
@@ -290,6 +310,20 @@ impl Worker {
         if only.as_ref().is_some_and(HashSet::is_empty) && !stale {
             self.last_pass = now;
             return;
+        }
+        if let Some(ids) = only.as_ref().filter(|ids| !ids.is_empty()) {
+            let emails: Vec<&str> = self
+                .members
+                .iter()
+                .filter(|m| ids.contains(&m.id))
+                .map(|m| m.email.as_str())
+                .collect();
+            log::debug!(
+                "boundary at {}: looking at {} user(s) whose appointments start or end now: {}",
+                crate::time::format_short(now, now),
+                emails.len(),
+                explain::names(&emails, 50)
+            );
         }
         let report = {
             let mut pbx = StarfacePbx::new(&mut self.starface);
@@ -354,6 +388,7 @@ impl Worker {
                 self.poll_due = now + self.config.sync.poll_interval.as_secs() as i64;
                 self.exchange_backoff.reset();
                 self.reported.clear(&Topic::Exchange);
+                self.last_poll_failed = false;
                 Ok(())
             }
             Err(e) => {
@@ -365,6 +400,7 @@ impl Worker {
                         wait.as_secs()
                     );
                 }
+                self.last_poll_failed = true;
                 Err(format!("Exchange: {e}"))
             }
         }

@@ -357,8 +357,28 @@ impl HttpClient {
         &self.opts
     }
 
-    /// Sends a request and reads the whole response.
+    /// Sends a request and reads the whole response. At the trace level each request is logged
+    /// with its outcome: the method, the URL without query or user-info (a query may carry
+    /// credentials) and the status; never a header value or a body.
     pub fn send(&self, req: &Request) -> Result<Response, HttpError> {
+        let started = Instant::now();
+        let result = self.send_untraced(req);
+        if log::log_enabled!(log::Level::Trace) {
+            let outcome = match &result {
+                Ok(r) => format!("HTTP {}", r.status),
+                Err(e) => format!("failed: {e}"),
+            };
+            log::trace!(
+                "{} {} -> {outcome} ({} ms)",
+                req.method,
+                redact_url(&req.url),
+                started.elapsed().as_millis()
+            );
+        }
+        result
+    }
+
+    fn send_untraced(&self, req: &Request) -> Result<Response, HttpError> {
         let url = redact_url(&req.url);
         let target = parse_url(&req.url).map_err(|detail| HttpError::BadUrl {
             url: url.clone(),
