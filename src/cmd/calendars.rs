@@ -82,8 +82,7 @@ pub fn calendars_around(
 ) -> Result<HashMap<String, Calendar>, Failure> {
     let window = window(t, config.sync.lookahead.as_secs());
     log_read(members, window, why);
-    read_calendars(source, members, window, &mut BoundedWait::for_once())
-        .map_err(|e| Failure::Runtime(format!("Exchange: {e}")))
+    read_calendars(source, members, window, &mut BoundedWait::for_once()).map_err(Failure::Exchange)
 }
 
 /// The debug line before a calendar read: whose calendars, for which window, and why.

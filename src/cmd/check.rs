@@ -76,16 +76,12 @@ pub fn run(config: &Config, users: &[String]) -> Result<(), Failure> {
 
 fn check(config: &Config, services: &mut Services, users: &[String]) -> Result<(), Failure> {
     let starface = &mut services.starface;
-    starface
-        .login()
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    starface.login()?;
     println!(
         "STARFACE: logged in to {} as {}",
         config.starface.url, config.starface.login
     );
-    let directory = starface
-        .directory(&config.starface.group)
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let directory = starface.directory(&config.starface.group)?;
     println!(
         "STARFACE: group '{}' has {} member(s) with an e-mail address",
         config.starface.group,
@@ -106,9 +102,7 @@ fn check(config: &Config, services: &mut Services, users: &[String]) -> Result<(
         wall_clock(),
         "check reads every mailbox once",
     )?;
-    let numbers = starface
-        .numbers()
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let numbers = starface.numbers()?;
     let internal = config.actions.forward_internal_calls;
     let mut rows = Vec::new();
     for user in directory
@@ -169,10 +163,7 @@ fn check(config: &Config, services: &mut Services, users: &[String]) -> Result<(
         println!("OK: everything is usable");
         Ok(())
     } else {
-        Err(Failure::Runtime(format!(
-            "check failed: {}",
-            problems.join("; ")
-        )))
+        Err(Failure::Check(problems))
     }
 }
 

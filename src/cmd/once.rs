@@ -26,11 +26,15 @@ pub fn run(
     let mut poll_saved = false;
     let result = pass(config, &mut services, t, dry_run, users, &mut poll_saved);
     logout(&mut services.starface);
-    if let (Err(Failure::Runtime(m)), false, false) = (&result, dry_run, poll_saved) {
-        // Failed before its pass: `status` still learns why.
+    let failed_before_pass = match &result {
+        Err(f) => f.exit_code() == 1 && !poll_saved && !dry_run,
+        Ok(()) => false,
+    };
+    if let (true, Err(f)) = (failed_before_pass, &result) {
+        // Failed before its pass (a usage error is no poll): `status` still learns why.
         let poll = PollRecord {
             at: t,
-            error: Some(m.clone()),
+            error: Some(f.to_string()),
             users_read: 0,
             users_failed: 0,
         };
@@ -52,12 +56,8 @@ fn pass(
     poll_saved: &mut bool,
 ) -> Result<(), Failure> {
     let starface = &mut services.starface;
-    starface
-        .login()
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    let directory = starface
-        .directory(&config.starface.group)
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    starface.login()?;
+    let directory = starface.directory(&config.starface.group)?;
     for w in &directory.warnings {
         log::warn!("{w}");
     }
@@ -78,13 +78,9 @@ fn pass(
     let calendars = calendars_around(config, services.source.as_mut(), &chosen, t, &why)?;
     // A dry run writes nothing anywhere, not even to move a corrupt state file aside.
     let (mut state, corrupt) = if dry_run {
-        match state::load_readonly(&config.sync.state_dir) {
-            Ok(r) => r,
-            Err(e) => return Err(Failure::Runtime(e.to_string())),
-        }
+        state::load_readonly(&config.sync.state_dir)?
     } else {
-        state::load(&config.sync.state_dir, wall_clock())
-            .map_err(|e| Failure::Runtime(e.to_string()))?
+        state::load(&config.sync.state_dir, wall_clock())?
     };
     if let Some(e) = corrupt {
         log::error!("{e}");
@@ -106,13 +102,11 @@ fn pass(
     let failed = log_report(&report, t, dry_run, &mut reported);
     if !dry_run {
         state.poll = Some(poll_record(t, &calendars, &report.failures));
-        state::save(&config.sync.state_dir, &state).map_err(|e| Failure::Runtime(e.to_string()))?;
+        state::save(&config.sync.state_dir, &state)?;
         *poll_saved = true;
     }
     if failed > 0 {
-        return Err(Failure::Runtime(format!(
-            "{failed} user(s) could not be handled; see the errors above"
-        )));
+        return Err(Failure::Users { failed });
     }
     Ok(())
 }

@@ -12,17 +12,16 @@ use crate::state::{self, Held, State};
 use crate::time::{format_rfc3339, format_short, wall_clock};
 
 pub fn run(config: &Config) -> Result<(), Failure> {
-    let (state, corrupt) = state::load_readonly(&config.sync.state_dir)
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let (state, corrupt) = state::load_readonly(&config.sync.state_dir)?;
     if let Some(e) = corrupt {
-        return Err(Failure::Runtime(e.to_string()));
+        return Err(Failure::State(e));
     }
     let limit = limit_secs(config.sync.poll_interval.as_secs());
     let now = wall_clock();
     print!("{}", render(&state, now));
     match health(&state, now, limit) {
         Ok(()) => Ok(()),
-        Err(why) => Err(Failure::Runtime(format!("status: {why}"))),
+        Err(why) => Err(Failure::Unhealthy(why)),
     }
 }
 
