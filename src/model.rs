@@ -80,3 +80,29 @@ impl Presence {
         }
     }
 }
+
+/// The STARFACE user id.
+pub type UserId = i64;
+
+/// One ALWAYS redirect on one of a user's own numbers, as the core sees it: what a pass reads
+/// from the PBX and what the reconcile decides over. (The PBX object itself, which is written
+/// back whole, is `starface::Forwarding`.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    pub id: String,
+    /// The number whose calls are redirected, as the PBX wrote it.
+    pub number: String,
+    /// Whether that number is one of the user's internal numbers.
+    pub internal: bool,
+    pub enabled: bool,
+    pub has_destination: bool,
+}
+
+/// `on` or `off`, as log lines and messages write a switch.
+pub fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}

@@ -20,8 +20,7 @@ use crate::reconcile::{ChatRecord, SwitchRecord};
 use crate::rules::Cause;
 use crate::time;
 
-/// The STARFACE user id.
-pub type UserId = i64;
+pub use crate::model::UserId;
 
 const VERSION: i64 = 1;
 

@@ -8,7 +8,7 @@
 
 use crate::json::{self, Value};
 
-pub type UserId = i64;
+pub use crate::model::UserId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NumberKind {
