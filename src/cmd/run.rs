@@ -64,6 +64,16 @@ pub fn is_stale(read_at: Timestamp, now: Timestamp, poll_interval: Duration) -> 
     now - read_at > 2 * poll_interval.as_secs() as i64 + 600
 }
 
+/// Whether a tick looks at every user: after a poll or a directory refresh. The refresh is
+/// taken in either case. It used to be taken only when there was no poll (`polled || take`),
+/// so the first poll, which also reads the directory, left it set, and the next boundary tick
+/// became a pass over all users: at 8,000 users that put the first appointment start a second
+/// late.
+fn full_pass(polled: bool, directory_refreshed: &mut bool) -> bool {
+    let refreshed = std::mem::take(directory_refreshed);
+    polled || refreshed
+}
+
 /// The users with an appointment boundary in `(after, upto]`.
 pub fn users_at_boundary(
     members: &[Member],
@@ -303,7 +313,7 @@ impl Worker {
             .is_none_or(|at| is_stale(at, now, self.config.sync.poll_interval));
         // After a poll everyone is looked at; at a boundary only those whose appointments
         // start or end now.
-        let full = polled || std::mem::take(&mut self.directory_refreshed);
+        let full = full_pass(polled, &mut self.directory_refreshed);
         let only =
             (!full).then(|| users_at_boundary(&self.members, &self.calendars, self.last_pass, now));
         if only.as_ref().is_some_and(HashSet::is_empty) && !stale {
@@ -641,6 +651,21 @@ mod tests {
         assert_eq!(b.next(Some(Duration::from_secs(5000))).as_secs(), 900);
         b.reset();
         assert_eq!(b.next(None).as_secs(), 30);
+    }
+
+    #[test]
+    fn a_directory_refresh_makes_one_full_pass() {
+        // (polled, refreshed before) → (full pass, refreshed after)
+        for (polled, before, expect) in [
+            (true, true, (true, false)),
+            (true, false, (true, false)),
+            (false, true, (true, false)),
+            (false, false, (false, false)),
+        ] {
+            let mut flag = before;
+            let full = full_pass(polled, &mut flag);
+            assert_eq!((full, flag), expect, "polled {polled}, refreshed {before}");
+        }
     }
 
     #[test]

@@ -110,10 +110,21 @@ impl Starface {
     }
 
     fn send(&self, action: &str, req: &Request) -> Result<Response, StarfaceError> {
-        self.http.send(req).map_err(|source| StarfaceError::Http {
+        let resp = self.http.send(req).map_err(|source| StarfaceError::Http {
             action: action.to_string(),
             source,
-        })
+        })?;
+        // The API never redirects; a redirect is the PBX sending http:// to https:// (or a
+        // proxy elsewhere), and the message names the URL to configure.
+        if let Some(hint) = resp.redirect_hint("starface.url", &self.base) {
+            return Err(StarfaceError::Status {
+                action: action.to_string(),
+                url: resp.url.clone(),
+                status: resp.status,
+                detail: hint,
+            });
+        }
+        Ok(resp)
     }
 
     /// Logs in: `GET /rest/login` for the nonce, `POST /rest/login` with the secret.

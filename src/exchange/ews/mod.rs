@@ -208,6 +208,7 @@ impl EwsSource {
                     Auth::Basic { username, .. } => EwsError::BasicRefused {
                         url: url(),
                         username: username.clone(),
+                        offered: resp.offered_schemes(),
                     },
                     Auth::OAuth2(_) => EwsError::TokenRefused { url: url() },
                 })
@@ -221,7 +222,13 @@ impl EwsSource {
                 })
             }
             200 | 500 => {}
-            status => return Err(EwsError::Status { url: url(), status }),
+            status => {
+                return Err(EwsError::Status {
+                    url: url(),
+                    status,
+                    redirect: resp.redirect_hint("exchange.url", &self.shown_url),
+                })
+            }
         }
         let parsed = resp
             .text()
@@ -232,10 +239,12 @@ impl EwsSource {
             Ok(Parsed::Mailboxes(_)) | Err(_) if resp.status == 500 => Err(EwsError::Status {
                 url: url(),
                 status: 500,
+                redirect: None,
             }),
             Ok(Parsed::Mailboxes(_)) => Err(EwsError::Status {
                 url: url(),
                 status: resp.status,
+                redirect: None,
             }),
             Err(detail) => Err(EwsError::Malformed { url: url(), detail }),
             Ok(Parsed::Busy(wait)) => Err(EwsError::ServerBusy {
