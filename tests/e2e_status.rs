@@ -261,3 +261,16 @@ fn trace_adds_request_lines_without_queries_or_values() {
     // Debug lines are still there.
     assert!(!out.log_lines("DEBUG").is_empty(), "{out}");
 }
+
+#[test]
+fn status_answers_on_stderr_even_with_a_log_file() {
+    let mut w = World::new(Backend::Ews);
+    // A log file the checking user could not open must not turn the answer into exit 2.
+    w.set("log.file", "\"/nonexistent-dir/ess.log\"");
+    let out = status(&mut w);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("no poll has been recorded yet"),
+        "{out}"
+    );
+}

@@ -40,7 +40,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
             once::run(&setup::load_config(&args.config)?, dry_run, at, &users)
         }
         Command::Check { users } => check::run(&setup::load_config(&args.config)?, &users),
-        Command::Status => status::run(&setup::load_config(&args.config)?),
+        Command::Status => status::run(&setup::load_config_for_status(&args.config)?),
         Command::Run => run::run(&args.config, setup::load_config(&args.config)?),
     }
 }
