@@ -402,8 +402,12 @@ impl UserPass<'_, '_> {
             t,
             &d.dominant,
         );
-        let decision = self.decision(&d, rec, changes_before);
-        self.report.debug.push(decision);
+        // Built only when it will be logged: a poll of thousands of users should not format a
+        // line per user for nothing.
+        if log::log_enabled!(log::Level::Debug) {
+            let decision = self.decision(&d, rec, changes_before);
+            self.report.debug.push(decision);
+        }
     }
 
     /// The debug line with the decision for this user: per feature what is wanted, why, and
