@@ -1,5 +1,5 @@
-//! `ess-sim bench`: the budgets of DESIGN.md section 8, measured with the real product binary
-//! against the fakes on loopback.
+//! `ess-sim bench`: the performance budgets (README.md, "Performance and size"), measured with
+//! the real product binary against the fakes on loopback.
 //!
 //! The fakes hold N users (default 2,000) with M appointments each (default 10, spread over
 //! sixteen hours around now, mixed show-as, some private, some with keywords in both languages).
@@ -36,8 +36,9 @@ use crate::product::{self, Setup, TempDir, EWS_PASSWORD, EWS_USER};
 const USAGE: &str = "\
 usage: ess-sim bench [--users N] [--appointments N] [--polls N] [--repeat N] [--bin PATH]
 
-Measures the budgets of DESIGN.md section 8 with the real product binary against the simulated
-Exchange (EWS) and STARFACE on loopback, and prints each figure against its budget.
+Measures the performance budgets (README.md, section \"Performance and size\") with the real
+product binary against the simulated Exchange (EWS) and STARFACE on loopback, and prints each
+figure against its budget.
 
 options:
   --users N          users in the STARFACE group, each with a mailbox (default 2000)
@@ -54,7 +55,7 @@ way when missing), run on the largest response the fake sent.
 
 CPU time and peak RSS of `once` come from wait4's rusage; the daemon's from /proc/<pid>.";
 
-/// DESIGN.md section 8.
+/// The performance budgets of the contract.
 const BUDGET_RSS_KIB: u64 = 8 * 1024;
 const BUDGET_CPU_MS: f64 = 50.0;
 const BUDGET_LATENCY_SECS: f64 = 1.0;
@@ -996,7 +997,7 @@ fn run(opts: &Options) -> Result<(), String> {
         availability lookup does not (Exchange's free/busy hides them, and so does the fake), so
         keywords in private subjects take effect only with the calendar lookup: its run at the
         same T may switch a few more things.
-note 2: memory flat 'over 1,000 cycles' (DESIGN.md section 8): run with --polls 1000 (about 17
+note 2: memory flat 'over 1,000 cycles' (the budget): run with --polls 1000 (about 17
         minutes at one poll a second). A sample falls anywhere within a poll, so VmRSS moves by a
         few hundred KiB between samples; memory counts as flat when the VmRSS after the last poll
         stays within the peak reached by half-time. The daemon reads the directory every 10 s in this phase (default 600 s), so the peak
