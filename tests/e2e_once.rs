@@ -1522,6 +1522,36 @@ fn command_line() {
     assert_eq!(w.pbx.logins(), 0);
 }
 
+/// An e-mail address with CR/LF and ESC from the PBX fails that user alone, named once with the
+/// characters escaped; the others are handled, and `once` exits 1.
+fn address_with_control_characters(backend: Backend) {
+    let pbx = standard_pbx();
+    let bad = "bob@example.com\r\nX-Injected: \u{1b}[2J";
+    pbx.user(BOB_ID, "1002", bad, "Bob", "Test");
+    let mut w = World::with_pbx(backend, pbx);
+    for email in [ALICE, CAROL] {
+        w.calendars
+            .add(email, appt(START, END, Busy, "Weekly sync"));
+    }
+    let out = w.once(AT, &[]);
+    out.expect_code(1);
+    assert_eq!(seen(&w, ALICE_ID).on, "dnd", "{out}");
+    assert_eq!(seen(&w, CAROL_ID).on, "dnd", "{out}");
+    assert_eq!(seen(&w, BOB_ID).on, "", "{out}");
+    let named: Vec<&str> = out
+        .log_lines("ERROR")
+        .into_iter()
+        .filter(|l| l.contains("bob@example.com\\r\\nx-injected"))
+        .collect();
+    assert_eq!(named.len(), 1, "bob named once:\n{out}");
+    assert!(named[0].contains("InvalidAddress"), "{out}");
+    assert!(
+        !out.stderr.contains('\u{1b}') && !out.stderr.contains('\r'),
+        "{out}"
+    );
+    assert_eq!(w.pbx.logouts(), 1);
+}
+
 macro_rules! every_backend {
     ($($name:ident),* $(,)?) => {
         mod ews {
@@ -1556,6 +1586,7 @@ every_backend!(
     throttled_then_ok,
     throttled_past_budget,
     mailbox_error,
+    address_with_control_characters,
     corrupt_state,
     empty_destination,
     check,
