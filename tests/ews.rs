@@ -390,6 +390,38 @@ fn details_hidden_and_escaped_subjects() {
     }
 }
 
+/// In the calendar lookup (one request per mailbox), throttling past the waiting budget after
+/// some mailboxes answered keeps those answers; the rest fail as throttled and get no request.
+/// Throttled before any answer, the read fails as a whole with the server's wait.
+#[test]
+fn throttled_past_the_budget_keeps_the_mailboxes_that_answered() {
+    let s = Setup::new(scenario(), Lookup::Calendar);
+    s.fake.server_busy_after(1, 10, Some(2500), true);
+    let got = s
+        .fetch(
+            &["bob@example.com", "alice@example.com", "carol@example.com"],
+            &mut NoWait,
+        )
+        .expect("the answered mailbox is kept");
+    let lines = render(&got);
+    assert!(lines[0].starts_with("OOF "), "{lines:?}");
+    assert_eq!(lines[1..], ["error Throttled", "error Throttled"]);
+    assert_eq!(
+        s.fake.request_count(),
+        2,
+        "no request after the throttled one"
+    );
+    let err = got[1].as_ref().expect_err("throttled");
+    assert!(err.message.contains("ErrorServerBusy"), "{err}");
+
+    let s = Setup::new(scenario(), Lookup::Calendar);
+    s.fake.server_busy(10, Some(2500), true);
+    let err = s
+        .fetch(&["bob@example.com", "alice@example.com"], &mut NoWait)
+        .expect_err("nothing answered");
+    assert_eq!(err.retry_after, Some(Duration::from_millis(2500)));
+}
+
 #[test]
 fn server_busy_is_retried_after_the_back_off() {
     // As an HTTP 500 fault, with the real bounded wait of `once` (10 ms back-off each).

@@ -110,12 +110,18 @@ impl EwsRecord {
 /// A fault that applies to the next `remaining` requests.
 #[derive(Clone, Debug)]
 struct Countdown<T> {
+    /// Requests that pass untouched before the knob applies.
+    skip: u32,
     remaining: u32,
     value: T,
 }
 
 fn take<T: Clone>(slot: &mut Option<Countdown<T>>) -> Option<T> {
     let c = slot.as_mut()?;
+    if c.skip > 0 {
+        c.skip -= 1;
+        return None;
+    }
     if c.remaining == 0 {
         *slot = None;
         return None;
@@ -224,6 +230,22 @@ impl EwsFake {
     /// `None` leaves BackOffMilliseconds out.
     pub fn server_busy(&self, next: u32, back_off_ms: Option<u64>, as_fault: bool) {
         lock(&self.inner.knobs).server_busy = Some(Countdown {
+            skip: 0,
+            remaining: next,
+            value: (back_off_ms, as_fault),
+        });
+    }
+
+    /// Like `server_busy`, after `skip` requests that are answered normally.
+    pub fn server_busy_after(
+        &self,
+        skip: u32,
+        next: u32,
+        back_off_ms: Option<u64>,
+        as_fault: bool,
+    ) {
+        lock(&self.inner.knobs).server_busy = Some(Countdown {
+            skip,
             remaining: next,
             value: (back_off_ms, as_fault),
         });
@@ -233,6 +255,7 @@ impl EwsFake {
     /// ErrorInvalidServerVersion, …).
     pub fn fault(&self, next: u32, code: &str) {
         lock(&self.inner.knobs).fault = Some(Countdown {
+            skip: 0,
             remaining: next,
             value: code.to_string(),
         });
@@ -241,6 +264,7 @@ impl EwsFake {
     /// The next `next` requests get `status` (503, 429) with an optional Retry-After.
     pub fn unavailable(&self, next: u32, status: u16, retry_after_secs: Option<u64>) {
         lock(&self.inner.knobs).unavailable = Some(Countdown {
+            skip: 0,
             remaining: next,
             value: (status, retry_after_secs),
         });
@@ -249,6 +273,7 @@ impl EwsFake {
     /// The next `next` requests get 401 whatever their credentials (an expired token).
     pub fn reject_auth(&self, next: u32) {
         lock(&self.inner.knobs).reject_auth = Some(Countdown {
+            skip: 0,
             remaining: next,
             value: (),
         });
@@ -281,6 +306,7 @@ impl EwsFake {
 
     fn body_fault(&self, next: u32, fault: BodyFault) {
         lock(&self.inner.knobs).body_fault = Some(Countdown {
+            skip: 0,
             remaining: next,
             value: fault,
         });

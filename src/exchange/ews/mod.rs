@@ -390,18 +390,30 @@ impl CalendarSource for EwsSource {
             .filter(|(_, r)| r.is_none())
             .map(|(m, _)| m.clone())
             .collect();
-        let mut read = Vec::with_capacity(usable.len());
-        match self.lookup {
-            Lookup::Availability => {
-                for batch in request::batches(&usable) {
-                    read.extend(self.availability_batch(batch, window, throttle)?);
-                }
+        let mut read: Vec<MailboxResult> = Vec::with_capacity(usable.len());
+        let outcome: Result<(), EwsError> = match self.lookup {
+            Lookup::Availability => request::batches(&usable).try_for_each(|batch| {
+                read.extend(self.availability_batch(batch, window, throttle)?);
+                Ok(())
+            }),
+            Lookup::Calendar => usable.iter().try_for_each(|mailbox| {
+                read.push(self.calendar(mailbox, window, throttle)?);
+                Ok(())
+            }),
+        };
+        match outcome {
+            Ok(()) => {}
+            // Throttled past the waiting budget after some mailboxes answered: those are
+            // handled, the rest fail as throttled. No further request goes to a server that
+            // throttles the service account.
+            Err(e) if e.retry_after().is_some() && !read.is_empty() => {
+                let failed = MailboxError {
+                    code: "Throttled".into(),
+                    message: format!("{e}; this mailbox is read again at the next poll"),
+                };
+                read.resize(usable.len(), Err(failed));
             }
-            Lookup::Calendar => {
-                for mailbox in &usable {
-                    read.push(self.calendar(mailbox, window, throttle)?);
-                }
-            }
+            Err(e) => return Err(e.into()),
         }
         let mut read = read.into_iter();
         for slot in results.iter_mut().filter(|r| r.is_none()) {
