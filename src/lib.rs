@@ -6,6 +6,7 @@ mod cli;
 pub mod cmd;
 pub mod config;
 pub mod exchange;
+pub mod explain;
 pub mod http;
 pub mod json;
 mod logging;
