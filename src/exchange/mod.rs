@@ -23,7 +23,7 @@ pub fn transport_text(e: &HttpError) -> String {
 
 pub mod ews;
 pub mod graph;
-pub mod oauth;
+pub(crate) mod oauth;
 
 /// What reading one mailbox gave.
 pub type MailboxResult = Result<Vec<Appointment>, MailboxError>;

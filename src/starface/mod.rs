@@ -5,10 +5,11 @@
 //! (`xmlrpc`) — are tested without a network; `rest` is the session that sends them.
 
 pub mod auth;
-pub mod error;
+pub(crate) mod error;
 pub mod numbers;
 pub mod objects;
-pub mod rest;
+pub(crate) mod rest;
+// Public for the fuzz targets (`fuzz/`), which feed its response parser.
 pub mod xmlrpc;
 
 pub use crate::json::{JsonError, Value};
