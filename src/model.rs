@@ -9,8 +9,8 @@ pub type Timestamp = i64;
 /// Exchange's "show as" of an appointment. NoData and unknown values never get this far: the
 /// parsers drop such appointments.
 ///
-/// The declaration order is the dominance order of DESIGN.md section 5 (lowest first), so
-/// `Ord` picks the dominant appointment directly.
+/// The declaration order is the dominance order of `docs/contract.md`, section 5.5 (lowest first),
+/// so `Ord` picks the dominant appointment directly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ShowAs {
     Free,
@@ -53,7 +53,7 @@ pub struct Window {
     pub end: Timestamp,
 }
 
-/// A STARFACE chat presence we set (DESIGN.md section 5).
+/// A STARFACE chat presence we set (`docs/contract.md`, section 5.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Presence {
     Available,

@@ -1,6 +1,7 @@
-//! Ownership (DESIGN.md section 5): the desired state × what we applied (the state file) × what
-//! the PBX has → the writes to make and the new records. Pure: the caller reads the PBX only
-//! when a function here says it needs to, and stores a new record only once its write worked.
+//! Ownership (`docs/contract.md`, sections 5.7 to 5.10): the desired state × what we applied (the
+//! state file) × what the PBX has → the writes to make and the new records. Pure: the caller reads
+//! the PBX only when a function here says it needs to, and stores a new record only once its write
+//! worked.
 
 use std::collections::BTreeMap;
 

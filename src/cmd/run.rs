@@ -1,4 +1,4 @@
-//! `run`: the daemon (DESIGN.md sections 5 and 9).
+//! `run`: the daemon (`docs/contract.md`, sections 3.2 and 9).
 //!
 //! The loop is async (smol) so that it can wait for the next deadline — the next poll, the next
 //! appointment boundary of any user, the end of a back-off — and for signals at the same time.

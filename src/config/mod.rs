@@ -1,5 +1,5 @@
-//! The configuration file (DESIGN.md section 4): parsed, then validated into the typed values
-//! below. Nothing outside this module sees TOML or raw strings where a type fits.
+//! The configuration file (`docs/contract.md`, section 4): parsed, then validated into the typed
+//! values below. Nothing outside this module sees TOML or raw strings where a type fits.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -7,13 +7,23 @@ use std::time::Duration;
 
 use crate::model::ShowAs;
 
+mod actions;
+mod chat;
+mod error;
+mod exchange;
+mod keys;
 mod load;
+mod logs;
+mod reader;
+mod starface;
+mod sync;
 pub mod toml;
 
 #[cfg(test)]
 mod tests;
 
-pub use load::{from_str, load, ConfigError, Loaded};
+pub use error::{ConfigError, ErrorKind};
+pub use load::{from_str, load, Loaded};
 
 /// A secret (password, client secret). Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -136,7 +146,7 @@ impl Actions {
 }
 
 impl Default for Actions {
-    /// The defaults of DESIGN.md section 4.
+    /// The defaults of `docs/contract.md`, section 4.4.
     fn default() -> Self {
         Actions {
             free: Action::None,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::exchange::{MailboxError, SourceError};
 use crate::http::HttpError;
 
-/// How long to wait when the server asks for a pause without saying how long (DESIGN.md
-/// section 7: ErrorServerBusy without BackOffMilliseconds, 503/429 without Retry-After).
+/// How long to wait when the server asks for a pause without saying how long (`docs/contract.md`,
+/// section 7.4: ErrorServerBusy without BackOffMilliseconds, 503/429 without Retry-After).
 pub const DEFAULT_BACK_OFF: Duration = Duration::from_secs(60);
 
 /// A failed EWS request. Per-mailbox problems are not here: they are `MailboxError`s.

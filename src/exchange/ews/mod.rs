@@ -1,5 +1,5 @@
 //! Exchange Web Services: Exchange on-premises (Basic authentication) and Exchange Online
-//! (OAuth2 with impersonation), DESIGN.md section 7.
+//! (OAuth2 with impersonation), `docs/contract.md`, section 7.3.
 //!
 //! `request` builds the SOAP bodies and `response` reads the answers, both pure; this module is
 //! the thin transport between them: authentication, impersonation headers, one token refresh on
@@ -9,7 +9,7 @@
 //! A mailbox's own problem (no such mailbox, no rights, an appointment that cannot be read)
 //! is that mailbox's result. A request that fails as a whole (no connection, refused
 //! credentials, throttling the caller will not wait for, a response that cannot be read) fails
-//! the whole `fetch`: the caller then keeps its last known appointments (DESIGN.md section 9)
+//! the whole `fetch`: the caller keeps its last known appointments (`docs/contract.md`, section 9)
 //! rather than acting on a partial picture, and no further requests are sent into a failing
 //! server.
 
