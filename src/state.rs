@@ -14,7 +14,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::json::{write_string, Value};
+use crate::json::{self, write_string, Value};
 use crate::model::{Presence, ShowAs, Timestamp};
 use crate::reconcile::{ChatRecord, SwitchRecord};
 use crate::rules::Cause;
@@ -233,82 +233,86 @@ impl State {
 
     /// Reads the file's text; anything unexpected is an error (the caller moves the file aside).
     pub fn from_json(text: &str) -> Result<State, String> {
-        let root = Value::parse(text).map_err(|e| e.to_string())?;
-        match root.get("version").and_then(Value::as_i64) {
+        let mut state = State::default();
+        let (found, root) = json::for_each_member_of(text, "users", |id, u| {
+            let (id, user) = read_user(id, &u)?;
+            state.users.insert(id, user);
+            Ok(())
+        })?;
+        let get = |name: &str| root.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        match get("version").and_then(Value::as_i64) {
             Some(VERSION) => {}
             Some(v) => return Err(format!("version {v} is not supported")),
             None => return Err("no version".into()),
         }
-        let users = root
-            .get("users")
-            .and_then(Value::as_object)
-            .ok_or("no users object")?;
-        let mut state = State::default();
-        for (id, u) in users {
-            let id: UserId = id
-                .parse()
-                .map_err(|_| format!("user id '{id}' is not a number"))?;
-            let ctx = |what: &str| format!("user {id}: {what}");
-            let email = u
-                .get("email")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ctx("no email"))?
-                .to_string();
-            let dnd = read_switch(u.get("dnd")).map_err(|e| ctx(&format!("dnd: {e}")))?;
-            let dnd_held = read_held(u.get("dnd")).map_err(|e| ctx(&format!("dnd: {e}")))?;
-            let mut forward = BTreeMap::new();
-            let mut forward_held = BTreeMap::new();
-            let fwd = u
-                .get("forward")
-                .and_then(Value::as_object)
-                .ok_or_else(|| ctx("no forward object"))?;
-            for (rid, r) in fwd {
-                let fctx = |e: String| ctx(&format!("forward {rid}: {e}"));
-                if let Some(held) = read_held(Some(r)).map_err(fctx)? {
-                    let number = match r.get("number") {
-                        Some(Value::String(n)) => n.clone(),
-                        _ => return Err(fctx("no 'number' next to 'since'".into())),
-                    };
-                    forward_held.insert(rid.clone(), HeldRedirect { number, held });
-                }
-                forward.insert(
-                    rid.clone(),
-                    read_switch(Some(r)).map_err(|e| ctx(&format!("forward {rid}: {e}")))?,
-                );
-            }
-            let chat = u.get("chat").ok_or_else(|| ctx("no chat object"))?;
-            let presence = match chat.get("presence") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_str()
-                        .and_then(Presence::parse)
-                        .ok_or_else(|| ctx("bad chat presence"))?,
-                ),
-            };
-            let text = match chat.get("text") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_str().ok_or_else(|| ctx("bad chat text"))?.to_string()),
-            };
-            let chat_held = read_held(Some(chat)).map_err(|e| ctx(&format!("chat: {e}")))?;
-            state.users.insert(
-                id,
-                UserRecord {
-                    email,
-                    dnd,
-                    forward,
-                    chat: ChatRecord { presence, text },
-                    dnd_held,
-                    forward_held,
-                    chat_held,
-                },
-            );
+        if !found {
+            return Err("no users object".into());
         }
-        state.poll = match root.get("poll") {
+        state.poll = match get("poll") {
             None | Some(Value::Null) => None,
             Some(p) => Some(read_poll(p).map_err(|e| format!("poll: {e}"))?),
         };
         Ok(state)
     }
+}
+
+/// One user of the file: its id and record.
+fn read_user(id: &str, u: &Value) -> Result<(UserId, UserRecord), String> {
+    let id: UserId = id
+        .parse()
+        .map_err(|_| format!("user id '{id}' is not a number"))?;
+    let ctx = |what: &str| format!("user {id}: {what}");
+    let email = u
+        .get("email")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ctx("no email"))?
+        .to_string();
+    let dnd = read_switch(u.get("dnd")).map_err(|e| ctx(&format!("dnd: {e}")))?;
+    let dnd_held = read_held(u.get("dnd")).map_err(|e| ctx(&format!("dnd: {e}")))?;
+    let mut forward = BTreeMap::new();
+    let mut forward_held = BTreeMap::new();
+    let fwd = u
+        .get("forward")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ctx("no forward object"))?;
+    for (rid, r) in fwd {
+        let fctx = |e: String| ctx(&format!("forward {rid}: {e}"));
+        if let Some(held) = read_held(Some(r)).map_err(fctx)? {
+            let number = match r.get("number") {
+                Some(Value::String(n)) => n.clone(),
+                _ => return Err(fctx("no 'number' next to 'since'".into())),
+            };
+            forward_held.insert(rid.clone(), HeldRedirect { number, held });
+        }
+        forward.insert(
+            rid.clone(),
+            read_switch(Some(r)).map_err(|e| ctx(&format!("forward {rid}: {e}")))?,
+        );
+    }
+    let chat = u.get("chat").ok_or_else(|| ctx("no chat object"))?;
+    let presence = match chat.get("presence") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(Presence::parse)
+                .ok_or_else(|| ctx("bad chat presence"))?,
+        ),
+    };
+    let text = match chat.get("text") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_str().ok_or_else(|| ctx("bad chat text"))?.to_string()),
+    };
+    let chat_held = read_held(Some(chat)).map_err(|e| ctx(&format!("chat: {e}")))?;
+    let user = UserRecord {
+        email,
+        dnd,
+        forward,
+        chat: ChatRecord { presence, text },
+        dnd_held,
+        forward_held,
+        chat_held,
+    };
+    Ok((id, user))
 }
 
 fn read_switch(v: Option<&Value>) -> Result<SwitchRecord, String> {
