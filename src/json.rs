@@ -668,6 +668,8 @@ pub fn for_each_member_of(
         b: text.as_bytes(),
         text,
         pos: 0,
+        stopped: None,
+        next_check: usize::MAX,
     };
     let err = |e: JsonError| e.to_string();
     p.skip_ws();
