@@ -4,6 +4,7 @@
 //! longer than the time-out), and a cap on the body enforced while reading. URLs in errors are
 //! redacted: the XML-RPC URL carries the auth hash in its query.
 
+pub mod ntlm;
 mod tls;
 mod wire;
 
