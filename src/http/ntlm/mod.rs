@@ -26,13 +26,12 @@ pub const NEGOTIATE_EXTENDED_SESSIONSECURITY: u32 = 0x0008_0000;
 pub const NEGOTIATE_TARGET_INFO: u32 = 0x0080_0000;
 pub const NEGOTIATE_VERSION: u32 = 0x0200_0000;
 pub const NEGOTIATE_128: u32 = 0x2000_0000;
-pub const NEGOTIATE_KEY_EXCH: u32 = 0x4000_0000;
 pub const NEGOTIATE_56: u32 = 0x8000_0000;
 
-/// The flags this client asks for. Signing and sealing are not requested: HTTP carries the
-/// messages over TLS (or not at all protected), and NTLM here only authenticates the connection.
-/// Key exchange is requested because that is what Windows clients send, so servers see a
-/// familiar NEGOTIATE.
+/// The flags this client asks for. Signing and sealing are not requested: NTLM here only
+/// authenticates the HTTP connection. Nor is key exchange: an acceptor uses the exchanged key
+/// only together with signing or sealing ([MS-NLMP] 3.2.5.1.2), so the exported session key
+/// (which the MIC is keyed with) is the session base key.
 pub const CLIENT_FLAGS: u32 = NEGOTIATE_UNICODE
     | REQUEST_TARGET
     | NEGOTIATE_NTLM
@@ -40,7 +39,6 @@ pub const CLIENT_FLAGS: u32 = NEGOTIATE_UNICODE
     | NEGOTIATE_EXTENDED_SESSIONSECURITY
     | NEGOTIATE_TARGET_INFO
     | NEGOTIATE_128
-    | NEGOTIATE_KEY_EXCH
     | NEGOTIATE_56;
 
 /// A CHALLENGE larger than this is refused before it is parsed; real ones are a few hundred
@@ -173,8 +171,6 @@ pub struct Challenge {
 #[derive(Debug, Clone)]
 pub struct ClientInput {
     pub client_challenge: [u8; 8],
-    /// Used as the ExportedSessionKey when key exchange is negotiated.
-    pub random_session_key: [u8; 16],
     /// The local time as a Windows FILETIME (100 ns since 1601), used when the challenge has no
     /// MsvAvTimestamp.
     pub now_filetime: u64,
@@ -276,26 +272,6 @@ pub fn compute_responses(
         lm_response,
         session_base_key: hmac_md5(response_key, &[&proof]),
     }
-}
-
-/// RC4, used only for RC4K(KeyExchangeKey, ExportedSessionKey) when key exchange is negotiated:
-/// one 16-byte block per authentication, too little to justify a crate.
-pub fn rc4(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut s: [u8; 256] = std::array::from_fn(|i| i as u8);
-    let mut j = 0u8;
-    for i in 0..256 {
-        j = j.wrapping_add(s[i]).wrapping_add(key[i % key.len().max(1)]);
-        s.swap(i, usize::from(j));
-    }
-    let (mut i, mut j) = (0u8, 0u8);
-    data.iter()
-        .map(|byte| {
-            i = i.wrapping_add(1);
-            j = j.wrapping_add(s[usize::from(i)]);
-            s.swap(usize::from(i), usize::from(j));
-            byte ^ s[usize::from(s[usize::from(i)].wrapping_add(s[usize::from(j)]))]
-        })
-        .collect()
 }
 
 /// The NEGOTIATE message: the client's flags and no domain or workstation.
@@ -505,8 +481,8 @@ pub fn encode_authenticate(
 
 /// The AUTHENTICATE message for `challenge_msg` (the exact bytes the server sent, which the MIC
 /// covers) after `negotiate_msg`: NTLMv2 response over the server's target information plus
-/// MsvAvFlags and MsvAvChannelBindings, the server's timestamp when it sent one, key exchange
-/// when negotiated, and always a MIC.
+/// MsvAvFlags and MsvAvChannelBindings, the server's timestamp when it sent one, and always a
+/// MIC.
 pub fn authenticate(
     identity: &Identity,
     nt_hash: &[u8; 16],
@@ -529,20 +505,16 @@ pub fn authenticate(
         challenge.timestamp.is_some(),
     );
     let flags = (challenge.flags & CLIENT_FLAGS) | NEGOTIATE_UNICODE | NEGOTIATE_NTLM;
-    // For NTLMv2 the KeyExchangeKey is the SessionBaseKey (section 3.4.5.1).
-    let (exported, encrypted) = if flags & NEGOTIATE_KEY_EXCH != 0 {
-        let encrypted = rc4(&responses.session_base_key, &input.random_session_key);
-        (input.random_session_key, encrypted)
-    } else {
-        (responses.session_base_key, Vec::new())
-    };
+    // Without key exchange the ExportedSessionKey is the KeyExchangeKey, which for NTLMv2 is
+    // the SessionBaseKey (section 3.4.5.1).
+    let exported = responses.session_base_key;
     let layout = Layout {
         flags,
         version: [0; 8],
         with_mic: true,
         workstation: "",
     };
-    let mut msg = encode_authenticate(&layout, identity, &responses, &encrypted)?;
+    let mut msg = encode_authenticate(&layout, identity, &responses, &[])?;
     let mic = hmac_md5(&exported, &[negotiate_msg, challenge_msg, &msg]);
     msg[MIC_OFFSET..MIC_OFFSET + MIC_LEN].copy_from_slice(&mic);
     Ok(msg)

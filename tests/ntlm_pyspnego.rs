@@ -1,0 +1,384 @@
+//! Interoperability of the product's NTLMv2 messages (`ess::http::ntlm`) with an independent
+//! NTLM acceptor: PyPI's `pyspnego`, run behind a small HTTP server (tests/ntlm_server.py) that
+//! authenticates connections the way IIS does. Both username forms, a Negotiate-only server,
+//! wrong credentials, and channel binding, over HTTP and HTTPS. Skipped, with a notice, only
+//! when python3 or pyspnego is missing (`.ci/run` installs pyspnego).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use ess::http::ntlm::{self, ClientInput, Identity};
+
+const USERS: &str = "EXAMPLE:svc-starface:Corr3ct horse\n:svc@example.com:UPN pässword\n";
+
+struct PyServer {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    port: u16,
+    _dir: tempdir::Dir,
+}
+
+mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    /// A directory removed when dropped.
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            let path = std::env::temp_dir().join(format!(
+                "ess-ntlm-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            std::fs::create_dir_all(&path).expect("temp dir");
+            Dir(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl PyServer {
+    /// Starts the server offering `schemes`; `None` (with a printed notice) without pyspnego.
+    fn start(tag: &str, schemes: &str, extra: &[String]) -> Option<PyServer> {
+        let dir = tempdir::Dir::new(tag);
+        let users = dir.path().join("users");
+        std::fs::write(&users, USERS).expect("user file");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ntlm_server.py");
+        let Ok(mut child) = Command::new("python3")
+            .arg(script)
+            .arg(schemes)
+            .args(extra)
+            .env("NTLM_USER_FILE", &users)
+            .stdout(Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("note: python3 is not on PATH; skipping the pyspnego NTLM test");
+            return None;
+        };
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server's first line");
+        if first == "no-pyspnego" {
+            eprintln!(
+                "note: pyspnego is not importable (python3 -m pip install pyspnego); \
+                 skipping the pyspnego NTLM test"
+            );
+            let _ = child.wait();
+            return None;
+        }
+        Some(PyServer {
+            port: first.parse().expect("port on the first line"),
+            child,
+            lines,
+            _dir: dir,
+        })
+    }
+
+    fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a line from the server")
+    }
+}
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// One request on `conn` with an optional `Authorization` token, read to the end of its body.
+fn exchange(conn: &mut dyn Stream, auth: Option<(&str, &[u8])>, body: &str) -> Reply {
+    let mut request = format!(
+        "POST /EWS/Exchange.asmx HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some((scheme, token)) = auth {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(token);
+        request.push_str(&format!("Authorization: {scheme} {b64}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    conn.write_all(request.as_bytes()).expect("send");
+    conn.flush().expect("flush");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        conn.read_exact(&mut byte).expect("response head");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).expect("ASCII head");
+    let mut lines = head.split("\r\n");
+    let status = lines.next().expect("status line")[9..12]
+        .parse()
+        .expect("status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut reply = Reply {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    let length: usize = reply.header_values("Content-Length")[0]
+        .parse()
+        .expect("length");
+    reply.body = vec![0; length];
+    conn.read_exact(&mut reply.body).expect("body");
+    reply
+}
+
+fn now_filetime() -> u64 {
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
+    (unix.as_secs() + 11_644_473_600) * 10_000_000 + u64::from(unix.subsec_nanos() / 100)
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut out).expect("random");
+    out
+}
+
+/// NEGOTIATE → CHALLENGE → AUTHENTICATE on `conn`, the last carrying the request; returns the
+/// final reply.
+fn login(
+    conn: &mut dyn Stream,
+    scheme: &str,
+    username: &str,
+    password: &str,
+    channel_bindings: Option<[u8; 16]>,
+) -> Reply {
+    let first = exchange(conn, None, "");
+    assert_eq!(first.status, 401);
+    assert!(
+        first.header_values("WWW-Authenticate").contains(&scheme),
+        "the server offers {scheme}: {:?}",
+        first.headers
+    );
+    let negotiate = ntlm::negotiate();
+    let challenge_reply = exchange(conn, Some((scheme, &negotiate)), "");
+    assert_eq!(challenge_reply.status, 401);
+    let value = challenge_reply.header_values("WWW-Authenticate")[0].to_string();
+    let token = value
+        .strip_prefix(&format!("{scheme} "))
+        .expect("a challenge in the same scheme");
+    let challenge = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .expect("base64 challenge");
+    let input = ClientInput {
+        client_challenge: random(),
+        now_filetime: now_filetime(),
+        channel_bindings,
+    };
+    let identity = Identity::parse(username);
+    let authenticate = ntlm::authenticate(
+        &identity,
+        &ntlm::nt_hash(password),
+        &negotiate,
+        &challenge,
+        &input,
+    )
+    .expect("AUTHENTICATE");
+    exchange(conn, Some((scheme, &authenticate)), "<request/>")
+}
+
+fn tcp(server: &PyServer) -> TcpStream {
+    let conn = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    conn
+}
+
+#[test]
+fn both_username_forms_authenticate_the_connection() {
+    let Some(server) = PyServer::start("forms", "Negotiate,NTLM", &[]) else {
+        return;
+    };
+    for (username, password, principal) in [
+        (
+            "EXAMPLE\\svc-starface",
+            "Corr3ct horse",
+            "EXAMPLE\\svc-starface",
+        ),
+        ("svc@example.com", "UPN pässword", "svc@example.com"),
+    ] {
+        let mut conn = tcp(&server);
+        let reply = login(&mut conn, "NTLM", username, password, None);
+        assert_eq!(reply.status, 200, "{username}");
+        assert_eq!(
+            reply.body, b"echo:<request/>",
+            "the AUTHENTICATE carried the request"
+        );
+        assert_eq!(server.next_line(), format!("ok {principal}"));
+        let again = exchange(&mut conn, None, "<second/>");
+        assert_eq!(again.status, 200, "the connection stays authenticated");
+        assert_eq!(again.body, b"echo:<second/>");
+    }
+}
+
+#[test]
+fn a_negotiate_only_server_gets_raw_ntlmssp_in_negotiate() {
+    let Some(server) = PyServer::start("negotiate", "Negotiate", &[]) else {
+        return;
+    };
+    let mut conn = tcp(&server);
+    let reply = login(
+        &mut conn,
+        "Negotiate",
+        "EXAMPLE\\svc-starface",
+        "Corr3ct horse",
+        None,
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(server.next_line(), "ok EXAMPLE\\svc-starface");
+}
+
+#[test]
+fn wrong_credentials_are_refused() {
+    let Some(server) = PyServer::start("wrong", "Negotiate,NTLM", &[]) else {
+        return;
+    };
+    for (username, password) in [
+        ("EXAMPLE\\svc-starface", "wrong"),
+        ("OTHER\\svc-starface", "Corr3ct horse"),
+        ("nobody@example.com", "UPN pässword"),
+    ] {
+        let mut conn = tcp(&server);
+        let reply = login(&mut conn, "NTLM", username, password, None);
+        assert_eq!(reply.status, 401, "{username}");
+        assert!(server.next_line().starts_with("fail "), "{username}");
+    }
+}
+
+#[test]
+fn channel_binding_is_checked_by_the_acceptor() {
+    let end_point = random::<32>();
+    let hex: String = end_point.iter().map(|b| format!("{b:02x}")).collect();
+    let Some(server) = PyServer::start("cbt", "NTLM", &["--cbt-hex".into(), hex]) else {
+        return;
+    };
+    let right = ntlm::channel_bindings_hash(&end_point);
+    let wrong = ntlm::channel_bindings_hash(&[0u8; 32]);
+    // The all-zero value (no binding, as sent over plain HTTP) is accepted by pyspnego as by
+    // Extended Protection in its "Accept" mode; a binding to another certificate is refused.
+    for (bindings, status) in [(Some(right), 200), (Some(wrong), 401), (None, 200)] {
+        let mut conn = tcp(&server);
+        let reply = login(
+            &mut conn,
+            "NTLM",
+            "EXAMPLE\\svc-starface",
+            "Corr3ct horse",
+            bindings,
+        );
+        assert_eq!(reply.status, status, "{bindings:?}");
+        let line = server.next_line();
+        assert_eq!(line.starts_with("ok "), status == 200, "{line}");
+    }
+}
+
+/// A self-signed certificate for localhost, written as PEM files in `dir`.
+fn certificate(dir: &std::path::Path) -> (PathBuf, PathBuf, Vec<u8>) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    std::fs::write(&cert_path, cert.pem()).expect("cert file");
+    std::fs::write(&key_path, key.serialize_pem()).expect("key file");
+    (cert_path, key_path, cert.der().to_vec())
+}
+
+#[test]
+fn over_https_the_binding_comes_from_the_certificate_the_client_received() {
+    let dir = tempdir::Dir::new("tls-cert");
+    let (cert_path, key_path, der) = certificate(dir.path());
+    let args = [
+        "--tls".to_string(),
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
+    ];
+    let Some(server) = PyServer::start("tls", "Negotiate,NTLM", &args) else {
+        return;
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der.into()).expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    for (own_certificate, status) in [(true, 200), (false, 401)] {
+        let client =
+            rustls::ClientConnection::new(Arc::new(config.clone()), name.clone()).expect("client");
+        let mut tls = rustls::StreamOwned::new(client, tcp(&server));
+        let first = exchange(&mut tls, None, "");
+        assert_eq!(first.status, 401);
+        let received = tls.conn.peer_certificates().expect("a certificate")[0].to_vec();
+        let other = certificate(dir.path()).2;
+        let bound = if own_certificate { received } else { other };
+        let end_point = ntlm::tls_server_end_point(&bound).expect("end point");
+        let bindings = Some(ntlm::channel_bindings_hash(&end_point));
+        let reply = login(
+            &mut tls,
+            "NTLM",
+            "svc@example.com",
+            "UPN pässword",
+            bindings,
+        );
+        assert_eq!(
+            reply.status, status,
+            "bound to the server's own certificate: {own_certificate}"
+        );
+        assert_eq!(server.next_line().starts_with("ok "), status == 200);
+    }
+}
