@@ -1,11 +1,10 @@
-//! The command line (DESIGN.md section 3): arguments → a command, and every failure → an exit
-//! code, in one place.
+//! The command line (DESIGN.md section 3): arguments → a command. Running the command and
+//! mapping its failure to an exit code is `cmd`'s job.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use crate::model::Timestamp;
-use crate::{check, config, daemon, logging, once, time};
+use crate::time;
 
 pub const DEFAULT_CONFIG: &str = "/etc/exchange-status-sync/config.toml";
 
@@ -115,91 +114,6 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
     })
 }
 
-/// Why a command did not succeed; each maps to one exit code.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Failure {
-    /// Bad arguments: exit 2.
-    Usage(String),
-    /// The configuration is wrong: exit 2.
-    Config(String),
-    /// Exchange or STARFACE failed, or some user could not be handled: exit 1. The details
-    /// were logged already; this is the summary.
-    Runtime(String),
-}
-
-impl Failure {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Failure::Usage(_) | Failure::Config(_) => 2,
-            Failure::Runtime(_) => 1,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Usage(m) => write!(f, "{m} (see --help)"),
-            Failure::Config(m) | Failure::Runtime(m) => f.write_str(m),
-        }
-    }
-}
-
-fn version() -> String {
-    format!(
-        "exchange-status-sync {} (revision {})",
-        env!("CARGO_PKG_VERSION"),
-        env!("ESS_GIT_REVISION")
-    )
-}
-
-/// Loads and validates the configuration, then sets up logging from it: the first step of
-/// every command.
-pub fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
-    let loaded = config::load(path).map_err(|e| Failure::Config(e.to_string()))?;
-    let cfg = loaded.config;
-    logging::init(cfg.log.level, cfg.log.file.as_deref())
-        .map_err(|e| Failure::Config(format!("{}: log.file: {e}", cfg.path.display())))?;
-    for w in &loaded.warnings {
-        log::warn!("{w}");
-    }
-    Ok(cfg)
-}
-
-fn run(args: &[String]) -> Result<(), Failure> {
-    let args = parse_args(args).map_err(Failure::Usage)?;
-    match args.command {
-        Command::Help => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Command::Version => {
-            println!("{}", version());
-            Ok(())
-        }
-        Command::Once { dry_run, at } => once::run(&load_config(&args.config)?, dry_run, at),
-        Command::Check => check::run(&load_config(&args.config)?),
-        Command::Run => daemon::run(&args.config, load_config(&args.config)?),
-    }
-}
-
-/// The program: runs the command and returns the exit code.
-pub fn main(args: &[String]) -> i32 {
-    match run(args) {
-        Ok(()) => 0,
-        Err(failure) => {
-            match &failure {
-                // Before logging is set up (or about it): straight to stderr.
-                Failure::Usage(_) | Failure::Config(_) => {
-                    eprintln!("exchange-status-sync: {failure}")
-                }
-                Failure::Runtime(m) => log::error!("{m}"),
-            }
-            failure.exit_code()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,13 +167,5 @@ mod tests {
         check("once once", Err("unknown command 'once'"));
         check("--verbose", Err("unknown option '--verbose'"));
         check("--dry-run=yes once", Err("unknown option '--dry-run'"));
-    }
-
-    #[test]
-    fn exit_codes() {
-        assert_eq!(Failure::Usage("x".into()).exit_code(), 2);
-        assert_eq!(Failure::Config("x".into()).exit_code(), 2);
-        assert_eq!(Failure::Runtime("x".into()).exit_code(), 1);
-        assert_eq!(Failure::Usage("bad".into()).to_string(), "bad (see --help)");
     }
 }

@@ -2,18 +2,14 @@
 //!
 //! See ARCHITECTURE.md for the map of this crate.
 
-pub mod app;
-pub mod check;
 pub mod cli;
+pub mod cmd;
 pub mod config;
-pub mod cycle;
-pub mod daemon;
 pub mod exchange;
 pub mod http;
 pub mod json;
 pub mod logging;
 pub mod model;
-pub mod once;
 pub mod pbx;
 pub mod reconcile;
 pub mod rules;

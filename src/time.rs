@@ -5,8 +5,22 @@
 //! The day arithmetic is Howard Hinnant's `days_from_civil` / `civil_from_days`.
 
 use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::model::Timestamp;
+
+/// The wall clock in UTC seconds: the one place the product reads it (the core takes time as a
+/// parameter).
+pub fn wall_clock() -> Timestamp {
+    wall_clock_precise().as_secs() as Timestamp
+}
+
+/// The wall clock since 1970 with sub-second precision (zero if the clock is before 1970).
+pub fn wall_clock_precise() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
 
 /// Why a date-time text could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]

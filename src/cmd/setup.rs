@@ -1,12 +1,16 @@
-//! Wiring: the clients a command needs, built from the configuration.
+//! Setting a command up and down: the configuration and logging, the clients built from the
+//! configuration, and the logout at the end.
 
+use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{Backend, Config};
+use super::Failure;
+use crate::config::{self, Backend, Config};
 use crate::exchange::ews::EwsSource;
 use crate::exchange::graph::GraphSource;
 use crate::exchange::CalendarSource;
 use crate::http::{Cutoff, HttpClient, HttpOptions};
+use crate::logging;
 use crate::starface::Starface;
 
 /// The largest response we read from Exchange: a 100-mailbox availability answer with 20
@@ -50,5 +54,25 @@ impl Services {
             Backend::Graph => Box::new(GraphSource::new(&config.exchange, exchange_http)),
         };
         Ok(Services { starface, source })
+    }
+}
+
+/// Loads and validates the configuration, then sets up logging from it: the first step of
+/// every command.
+pub fn load_config(path: &Path) -> Result<Config, Failure> {
+    let loaded = config::load(path).map_err(|e| Failure::Config(e.to_string()))?;
+    let cfg = loaded.config;
+    logging::init(cfg.log.level, cfg.log.file.as_deref())
+        .map_err(|e| Failure::Config(format!("{}: log.file: {e}", cfg.path.display())))?;
+    for w in &loaded.warnings {
+        log::warn!("{w}");
+    }
+    Ok(cfg)
+}
+
+/// Logs out, if logged in; a failure only warns (the token expires by itself).
+pub fn logout(starface: &mut Starface) {
+    if let Err(e) = starface.logout() {
+        log::warn!("logging out of STARFACE: {e}");
     }
 }

@@ -1,13 +1,13 @@
 //! `check`: configuration, STARFACE login, the group, every member's mailbox read once, and
 //! whether the redirects we would switch have a destination. A table on stdout.
 
-use crate::app::Services;
-use crate::cli::Failure;
+use super::calendars::{self, calendars_around};
+use super::setup::{logout, Services};
+use super::Failure;
 use crate::config::{Action, Config};
-use crate::cycle;
 use crate::http::Cutoff;
-use crate::once::{calendars_around, logout};
 use crate::starface::NumberKind;
+use crate::time::wall_clock;
 
 /// One row of the table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,13 +92,8 @@ fn check(config: &Config, services: &mut Services) -> Result<(), Failure> {
     for w in &directory.warnings {
         println!("warning: {w}");
     }
-    let members = cycle::members(&directory);
-    let calendars = calendars_around(
-        config,
-        services.source.as_mut(),
-        &members,
-        cycle::wall_clock(),
-    )?;
+    let members = calendars::members(&directory);
+    let calendars = calendars_around(config, services.source.as_mut(), &members, wall_clock())?;
     let numbers = starface
         .numbers()
         .map_err(|e| Failure::Runtime(e.to_string()))?;

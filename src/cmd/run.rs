@@ -12,25 +12,26 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_signal::{Signal, Signals};
 use smol::stream::StreamExt;
 
-use crate::app::Services;
-use crate::cli::{self, Failure};
+use super::calendars::{self, read_calendars};
+use super::report::log_report;
+use super::setup::{load_config, logout, Services};
+use super::Failure;
 use crate::config::Config;
-use crate::cycle;
 use crate::exchange::{CalendarSource, NoWait, SourceError};
 use crate::http::Cutoff;
 use crate::logging;
 use crate::model::{Timestamp, Window};
-use crate::once::logout;
 use crate::pbx::StarfacePbx;
 use crate::rules;
 use crate::starface::Starface;
 use crate::state::{self, State, UserId};
 use crate::sync::{self, Calendar, Member, Pass, Reported};
+use crate::time::{wall_clock, wall_clock_precise};
 
 /// The longest back-off after failures (section 7: capped at 15 minutes).
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
@@ -98,7 +99,7 @@ type Polled = (
 
 impl Poll {
     fn run(mut self) -> Polled {
-        let result = cycle::read_calendars(
+        let result = read_calendars(
             self.source.as_mut(),
             &self.members,
             self.window,
@@ -165,7 +166,7 @@ impl Worker {
     fn new(config: Config, stop: Stop) -> Result<Worker, Failure> {
         let Services { starface, source } =
             Services::new(&config, &stop.cutoff).map_err(Failure::Config)?;
-        let (state, corrupt) = state::load(&config.sync.state_dir, cycle::wall_clock())
+        let (state, corrupt) = state::load(&config.sync.state_dir, wall_clock())
             .map_err(|e| Failure::Runtime(e.to_string()))?;
         if let Some(e) = corrupt {
             log::error!("{e}");
@@ -234,7 +235,7 @@ impl Worker {
                             log::warn!("{w}");
                         }
                     }
-                    self.members = cycle::members(&dir);
+                    self.members = calendars::members(&dir);
                     self.directory_refreshed = true;
                     self.directory_due = now + self.config.sync.directory_refresh.as_secs() as i64;
                     self.reported.clear("starface");
@@ -252,7 +253,7 @@ impl Worker {
         Some(Poll {
             source,
             members: self.members.clone(),
-            window: cycle::window(now, self.config.sync.lookahead.as_secs()),
+            window: calendars::window(now, self.config.sync.lookahead.as_secs()),
         })
     }
 
@@ -300,7 +301,7 @@ impl Worker {
                 &mut self.reported,
             )
         };
-        cycle::log_report(&report, now, false, &mut self.reported);
+        log_report(&report, now, false, &mut self.reported);
         if report.pbx_unreachable {
             self.starface_failed(
                 "STARFACE: the PBX is unreachable (see the errors above)".to_string(),
@@ -380,16 +381,9 @@ impl Worker {
     }
 }
 
-/// Wall-clock time with sub-second precision.
-fn wall_precise() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
 /// The monotonic instant at which the wall clock shows second `t`.
 fn instant_of(t: Timestamp) -> Instant {
-    let now = wall_precise();
+    let now = wall_clock_precise();
     let target = Duration::from_secs(t.max(0) as u64);
     Instant::now() + target.saturating_sub(now)
 }
@@ -499,14 +493,14 @@ pub fn run(config_path: &Path, config: Config) -> Result<(), Failure> {
                 // Reopen log.file first, whatever becomes of the new configuration: after a
                 // rotation that moved the file, lines must go to the new one.
                 logging::reopen();
-                match cli::load_config(&path) {
-                    Ok(cfg) => worker.reload(cfg, cycle::wall_clock()),
+                match load_config(&path) {
+                    Ok(cfg) => worker.reload(cfg, wall_clock()),
                     Err(e) => {
                         log::error!("reloading the configuration failed, keeping the old one: {e}")
                     }
                 }
             }
-            let now = cycle::wall_clock();
+            let now = wall_clock();
             let due = worker.next_due(now);
             if due > now {
                 let timer = async {
@@ -529,7 +523,7 @@ pub fn run(config_path: &Path, config: Config) -> Result<(), Failure> {
                 }
             }
             // The tick's steps run on the blocking pool; signals are still heard meanwhile.
-            let now = cycle::wall_clock();
+            let now = wall_clock();
             let mut asked = Asked::default();
             let mut w = worker;
             let first = smol::unblock(move || {

@@ -1,49 +1,27 @@
 //! `once`: one pass at TIME (default now), then exit.
 
-use std::collections::HashMap;
-
-use crate::app::Services;
-use crate::cli::Failure;
+use super::calendars::{self, calendars_around};
+use super::report::log_report;
+use super::setup::{logout, Services};
+use super::Failure;
 use crate::config::Config;
-use crate::cycle;
-use crate::exchange::{BoundedWait, CalendarSource};
 use crate::http::Cutoff;
 use crate::model::Timestamp;
 use crate::pbx::StarfacePbx;
-use crate::starface::Starface;
 use crate::state;
-
-use crate::sync::{self, Calendar, Member, Pass, Reported};
+use crate::sync::{self, Pass, Reported};
+use crate::time::wall_clock;
 
 pub fn run(config: &Config, dry_run: bool, at: Option<Timestamp>) -> Result<(), Failure> {
     let mut services = Services::new(config, &Cutoff::default()).map_err(Failure::Config)?;
     let result = pass(
         config,
         &mut services,
-        at.unwrap_or_else(cycle::wall_clock),
+        at.unwrap_or_else(wall_clock),
         dry_run,
     );
     logout(&mut services.starface);
     result
-}
-
-/// Logs out, if logged in; a failure only warns (the token expires by itself).
-pub fn logout(starface: &mut Starface) {
-    if let Err(e) = starface.logout() {
-        log::warn!("logging out of STARFACE: {e}");
-    }
-}
-
-/// The members' calendars around `t`, under the throttling rule of the one-shot commands.
-pub fn calendars_around(
-    config: &Config,
-    source: &mut dyn CalendarSource,
-    members: &[Member],
-    t: Timestamp,
-) -> Result<HashMap<String, Calendar>, Failure> {
-    let window = cycle::window(t, config.sync.lookahead.as_secs());
-    cycle::read_calendars(source, members, window, &mut BoundedWait::for_once())
-        .map_err(|e| Failure::Runtime(format!("Exchange: {e}")))
 }
 
 fn pass(
@@ -62,7 +40,7 @@ fn pass(
     for w in &directory.warnings {
         log::warn!("{w}");
     }
-    let members = cycle::members(&directory);
+    let members = calendars::members(&directory);
     let calendars = calendars_around(config, services.source.as_mut(), &members, t)?;
     // A dry run writes nothing anywhere, not even to move a corrupt state file aside.
     let (mut state, corrupt) = if dry_run {
@@ -71,7 +49,7 @@ fn pass(
             Err(e) => return Err(Failure::Runtime(e.to_string())),
         }
     } else {
-        state::load(&config.sync.state_dir, cycle::wall_clock())
+        state::load(&config.sync.state_dir, wall_clock())
             .map_err(|e| Failure::Runtime(e.to_string()))?
     };
     if let Some(e) = corrupt {
@@ -91,7 +69,7 @@ fn pass(
         };
         sync::run_pass(&mut pbx, &mut state, config, &pass, &mut reported)
     };
-    let failed = cycle::log_report(&report, t, dry_run, &mut reported);
+    let failed = log_report(&report, t, dry_run, &mut reported);
     if !dry_run {
         state::save(&config.sync.state_dir, &state).map_err(|e| Failure::Runtime(e.to_string()))?;
     }

@@ -1,0 +1,59 @@
+//! The commands: `run` (the daemon), `once` and `check`, and what they share. `cli` parses the
+//! arguments; this module runs the command and maps its outcome to an exit code, in one place.
+//!
+//! The arrows run one way: commands → core (`sync`, `rules`, `reconcile`, `state`) → edges
+//! (`exchange`, `starface`, `http`) → model and time. Nothing below imports a command.
+
+mod calendars;
+mod check;
+mod failure;
+mod once;
+mod report;
+mod run;
+mod setup;
+
+pub use failure::Failure;
+
+use crate::cli::{self, Command, USAGE};
+
+fn version() -> String {
+    format!(
+        "exchange-status-sync {} (revision {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("ESS_GIT_REVISION")
+    )
+}
+
+fn run(args: &[String]) -> Result<(), Failure> {
+    let args = cli::parse_args(args).map_err(Failure::Usage)?;
+    match args.command {
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Command::Version => {
+            println!("{}", version());
+            Ok(())
+        }
+        Command::Once { dry_run, at } => once::run(&setup::load_config(&args.config)?, dry_run, at),
+        Command::Check => check::run(&setup::load_config(&args.config)?),
+        Command::Run => run::run(&args.config, setup::load_config(&args.config)?),
+    }
+}
+
+/// The program: runs the command and returns the exit code.
+pub fn main(args: &[String]) -> i32 {
+    match run(args) {
+        Ok(()) => 0,
+        Err(failure) => {
+            match &failure {
+                // Before logging is set up (or about it): straight to stderr.
+                Failure::Usage(_) | Failure::Config(_) => {
+                    eprintln!("exchange-status-sync: {failure}")
+                }
+                Failure::Runtime(m) => log::error!("{m}"),
+            }
+            failure.exit_code()
+        }
+    }
+}
