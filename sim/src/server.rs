@@ -23,6 +23,9 @@ pub struct HttpRequest {
     /// Header names as sent; compare case-insensitively with `header`.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The client's address and port: which connection the request came on (NTLM
+    /// authenticates connections).
+    pub peer: String,
 }
 
 impl HttpRequest {
@@ -258,6 +261,7 @@ fn serve(server: &tiny_http::Server, stop: &AtomicBool, handler: &Handler) {
                 })
                 .collect(),
             body,
+            peer: rq.remote_addr().map(|a| a.to_string()).unwrap_or_default(),
         };
         let reply = handler(&req);
         if !reply.delay.is_zero() {
