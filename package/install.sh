@@ -5,15 +5,19 @@
 #
 # What it does, each step safe to repeat:
 #   - the binary to $PREFIX/bin (default /usr/local/bin), replaced atomically;
-#   - the systemd unit (when systemd runs the host) or the SysV init script (else), and the
-#     logrotate snippet;
-#   - the service user and group exchange-status-sync (a system account without a shell);
+#   - the systemd unit and the template unit for more configurations side by side (when
+#     systemd runs the host) or the SysV init script (else), and the logrotate snippet;
+#   - the service user and group exchange-status-sync (a system account without a shell), with
+#     groupadd and useradd, or busybox's addgroup and adduser; a host with neither gets the
+#     lines to add to /etc/group and /etc/passwd by hand;
 #   - /etc/exchange-status-sync/ (root:exchange-status-sync, 0750) with config.toml from
 #     config.example.toml (root:exchange-status-sync, 0640: the service reads it, only root
 #     changes it). An existing config.toml is never touched; the new example goes to
 #     config.toml.new so that new keys can be compared;
 #   - the state directory /var/lib/exchange-status-sync (exchange-status-sync, 0750);
 #   - a service that is already running is restarted onto the new binary.
+# It needs a POSIX sh with cp, mv, chmod, chown, mkdir, sed, grep and id (busybox has them
+# all); getent where accounts may come from LDAP (else /etc/passwd and /etc/group are read).
 # It does not start a new installation: first edit the configuration (see the steps it prints
 # at the end).
 #
@@ -91,17 +95,57 @@ nologin_shell() {
     echo /bin/false
 }
 
-create_user() {
-    if getent group "$SERVICE_USER" >/dev/null 2>&1; then
-        say "group $SERVICE_USER exists"
+# has_entry passwd|group NAME: the account exists. getent also sees LDAP or NIS accounts;
+# without it (busybox hosts) the local files are all there is.
+has_entry() {
+    if command -v getent >/dev/null 2>&1; then
+        getent "$1" "$2" >/dev/null 2>&1
     else
-        as_root groupadd -r "$SERVICE_USER"
+        grep -q "^$2:" "/etc/$1" 2>/dev/null
     fi
-    if getent passwd "$SERVICE_USER" >/dev/null 2>&1; then
-        say "user $SERVICE_USER exists"
+}
+
+# Says what to do on a host that has no tool for adding accounts (once); stops unless DESTDIR
+# is set.
+no_account_tool() {
+    [ -z "${told_accounts:-}" ] || return 0
+    told_accounts=yes
+    msg="this host has neither groupadd and useradd (shadow-utils) nor addgroup and adduser
+  (busybox) to create the service account $SERVICE_USER. Create it yourself, as a system
+  account without a login shell, e.g. with these lines (UID, GID: free numbers below 1000):
+    /etc/group:   $SERVICE_USER:x:GID:
+    /etc/passwd:  $SERVICE_USER:x:UID:GID:exchange-status-sync daemon:$STATE_DIR:$(nologin_shell)
+    /etc/shadow:  $SERVICE_USER:!:::::::      (where the host has /etc/shadow)
+  then run install.sh again. (Or let the init script keep root: ESS_USER=root in
+  /etc/default/$NAME or /etc/sysconfig/$NAME.)"
+    if [ -n "$DESTDIR" ]; then
+        say "  (DESTDIR set, not needed now) $msg"
     else
+        die "$msg"
+    fi
+}
+
+create_user() {
+    if has_entry group "$SERVICE_USER"; then
+        say "group $SERVICE_USER exists"
+    elif command -v groupadd >/dev/null 2>&1; then
+        as_root groupadd -r "$SERVICE_USER"
+    elif command -v addgroup >/dev/null 2>&1; then
+        as_root addgroup -S "$SERVICE_USER"
+    else
+        no_account_tool
+    fi
+    if has_entry passwd "$SERVICE_USER"; then
+        say "user $SERVICE_USER exists"
+    elif command -v useradd >/dev/null 2>&1; then
         as_root useradd -r -g "$SERVICE_USER" -d "$STATE_DIR" -M -s "$(nologin_shell)" \
             -c "exchange-status-sync daemon" "$SERVICE_USER"
+    elif command -v adduser >/dev/null 2>&1; then
+        # busybox: -S system account, -D no password, -H no home directory created here.
+        as_root adduser -S -D -H -h "$STATE_DIR" -s "$(nologin_shell)" -G "$SERVICE_USER" \
+            -g "exchange-status-sync daemon" "$SERVICE_USER"
+    else
+        no_account_tool
     fi
 }
 
@@ -109,7 +153,7 @@ create_user() {
 [ -n "$DESTDIR" ] && case "$DESTDIR" in /*) ;; *) die "DESTDIR must be an absolute path" ;; esac
 
 binary=$(find_binary) || die "no $NAME binary found next to this script or in ../target; set BINARY=path"
-for f in "$NAME.service" "$NAME.init" logrotate config.example.toml; do
+for f in "$NAME.service" "$NAME@.service" "$NAME.init" logrotate config.example.toml; do
     [ -f "$here/$f" ] || die "$here/$f is missing"
 done
 
@@ -136,6 +180,9 @@ if [ "$init" = systemd ]; then
     mkdir -p "$DESTDIR/etc/systemd/system"
     put_edited "$here/$NAME.service" "$DESTDIR/etc/systemd/system/$NAME.service" 0644 "$edit_prefix"
     say "systemd unit: /etc/systemd/system/$NAME.service"
+    # The template for more configurations side by side: $NAME@NAME reads NAME.toml.
+    put_edited "$here/$NAME@.service" "$DESTDIR/etc/systemd/system/$NAME@.service" 0644 "$edit_prefix"
+    say "systemd template unit: /etc/systemd/system/$NAME@.service (one more configuration: $NAME@NAME, reading $CONF_DIR/NAME.toml)"
 else
     mkdir -p "$DESTDIR/etc/init.d"
     put_edited "$here/$NAME.init" "$DESTDIR/etc/init.d/$NAME" 0755 "$edit_prefix"

@@ -17,8 +17,9 @@ cd "$root"
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 tmp=$(mktemp -d)
 daemon_pid=""
+second_pid=""
 cleanup() {
-    if [ -n "$daemon_pid" ]; then kill -KILL "$daemon_pid" 2>/dev/null || true; fi
+    for p in $daemon_pid $second_pid; do kill -KILL "$p" 2>/dev/null || true; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -42,6 +43,11 @@ mode_is() { [ "$(stat -c %a "$2")" = "$1" ] || { echo "$2 has mode $(stat -c %a 
 same() { cmp "$1" "$2"; }
 contains() { grep -q -- "$2" "$1" || { echo "$1 lacks '$2':"; cat "$1"; return 1; }; }
 absent() { [ ! -e "$1" ] || { echo "$1 still exists"; return 1; }; }
+count_is() {
+    local n
+    n=$(grep -c -- "$3" "$2" || true)
+    [ "$n" = "$1" ] || { echo "$2 has '$3' $n times, want $1:"; cat "$2"; return 1; }
+}
 
 # --- the binary and the tarball
 musl_bin="$target_dir/x86_64-unknown-linux-musl/release/$NAME"
@@ -61,13 +67,24 @@ if [ -x "$musl_bin" ]; then
     pkg=$(ls -d "$tmp"/$NAME-*-x86_64-linux-musl)
     check "the tarball's own SHA256SUMS match its files" bash -c "cd '$pkg' && sha256sum -c SHA256SUMS"
     check "the tarball holds the binary and every package file" bash -c "
-        for f in $NAME install.sh uninstall.sh $NAME.service $NAME.init logrotate config.example.toml; do
+        for f in $NAME install.sh uninstall.sh $NAME.service $NAME@.service $NAME.init logrotate config.example.toml \
+            LICENSE-MIT LICENSE-APACHE README.md README.de.md; do
             [ -f '$pkg'/\$f ] || { echo \"missing \$f\"; exit 1; }
         done"
     if command -v file >/dev/null 2>&1; then
         check "the packed binary is static" bash -c "file -b '$pkg/$NAME' | grep -q static"
     else
         echo "skip the static check: file is not installed"
+    fi
+    arm_tarball=$(ls "$tmp"/dist/$NAME-*-aarch64-linux-musl.tar.gz 2>/dev/null || true)
+    if [ -n "$arm_tarball" ]; then
+        check "the aarch64 tarball holds a static aarch64 binary" bash -c "
+            tar -C '$tmp' -xzf '$arm_tarball' &&
+            file -b '$tmp'/$NAME-*-aarch64-linux-musl/$NAME | grep -q 'ARM aarch64.*static'"
+    elif [ "${CI:-}" = true ]; then
+        check "make-release.sh built the aarch64 tarball" false
+    else
+        echo "skip the aarch64 tarball: no aarch64 toolchain (see package/make-release.sh)"
     fi
     binary="$pkg/$NAME"
     installer="$pkg/install.sh"
@@ -89,6 +106,11 @@ check "install prints the next steps" contains "$tmp/install1.log" "exchange-sta
 check "binary 0755" mode_is 755 "$dest/usr/local/bin/$NAME"
 check "the installed binary runs" "$dest/usr/local/bin/$NAME" --version
 check "unit 0644" mode_is 644 "$dest/etc/systemd/system/$NAME.service"
+check "template unit 0644" mode_is 644 "$dest/etc/systemd/system/$NAME@.service"
+check "the template reads NAME.toml" \
+    contains "$dest/etc/systemd/system/$NAME@.service" "ExecStart=/usr/local/bin/$NAME run -c /etc/$NAME/%i.toml"
+check "... and has a state directory of its own" \
+    contains "$dest/etc/systemd/system/$NAME@.service" "StateDirectory=$NAME/%i"
 check "logrotate snippet 0644" mode_is 644 "$dest/etc/logrotate.d/$NAME"
 check "config directory 0750" mode_is 750 "$dest/etc/$NAME"
 check "config.toml 0640" mode_is 640 "$dest/etc/$NAME/config.toml"
@@ -108,11 +130,32 @@ check "config.toml.new 0640" mode_is 640 "$dest/etc/$NAME/config.toml.new"
 check "init script 0755" mode_is 755 "$dest/etc/init.d/$NAME"
 check "binary still 0755" mode_is 755 "$dest/usr/local/bin/$NAME"
 
+# --- a busybox-only host: no useradd, groupadd or getent
+if command -v busybox >/dev/null 2>&1; then
+    bbhost="$tmp/busybox-host"
+    mkdir -p "$bbhost"
+    for applet in $(busybox --list); do ln -s "$(command -v busybox)" "$bbhost/$applet"; done
+    if [ ! -e "$bbhost/useradd" ] && [ ! -e "$bbhost/adduser" ]; then
+        PATH="$bbhost" DESTDIR="$tmp/bbroot" INIT=sysv "$bbhost/sh" "$installer" >"$tmp/install-bb.log" 2>&1 ||
+            { echo "install.sh failed on the busybox host:"; cat "$tmp/install-bb.log"; }
+        check "busybox host: install.sh says which account to create by hand" \
+            contains "$tmp/install-bb.log" "/etc/passwd:  $NAME:x:UID:GID:"
+        check "busybox host: ... once" count_is 1 "$tmp/install-bb.log" "this host has neither groupadd"
+        check "busybox host: the rest is installed" mode_is 755 "$tmp/bbroot/etc/init.d/$NAME"
+    else
+        echo "skip the busybox host: this busybox has useradd or adduser"
+    fi
+else
+    echo "skip the busybox host: busybox is not installed"
+fi
+
 # --- PREFIX
 DESTDIR="$tmp/prefixed" PREFIX=/opt/ess INIT=systemd sh "$installer" >/dev/null
 check "PREFIX: binary in PREFIX/bin" mode_is 755 "$tmp/prefixed/opt/ess/bin/$NAME"
 check "PREFIX: the unit starts PREFIX/bin/$NAME" \
     contains "$tmp/prefixed/etc/systemd/system/$NAME.service" "ExecStart=/opt/ess/bin/$NAME run"
+check "PREFIX: the template starts PREFIX/bin/$NAME" \
+    contains "$tmp/prefixed/etc/systemd/system/$NAME@.service" "ExecStart=/opt/ess/bin/$NAME run"
 
 # --- the unit
 if command -v systemd-analyze >/dev/null 2>&1; then
@@ -120,6 +163,11 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     sed "s#/usr/local/bin/$NAME#$dest/usr/local/bin/$NAME#" \
         "$dest/etc/systemd/system/$NAME.service" >"$tmp/$NAME.service"
     check "systemd-analyze verify" systemd-analyze verify "$tmp/$NAME.service"
+    # An instance of the template, as `systemctl start $NAME@second` would load it.
+    mkdir -p "$tmp/units"
+    sed "s#/usr/local/bin/$NAME#$dest/usr/local/bin/$NAME#" \
+        "$dest/etc/systemd/system/$NAME@.service" >"$tmp/units/$NAME@second.service"
+    check "systemd-analyze verify $NAME@second.service" systemd-analyze verify "$tmp/units/$NAME@second.service"
 else
     echo "skip systemd-analyze verify: systemd-analyze is not installed"
 fi
@@ -187,6 +235,37 @@ check "the daemon is gone" bash -c "! kill -0 $daemon_pid 2>/dev/null"
 daemon_pid=""
 check "it logged its orderly stop" contains "$run/log" "stopping: saving the state"
 check "status after stop: 3 (stopped)" status_is 3
+
+# --- a second configuration side by side, from a copy of the init script
+sed "s#^state_dir = .*#state_dir = \"$run/state2\"#" "$run/config.toml" >"$run/second.toml"
+chmod 600 "$run/second.toml"
+mkdir -p "$run/state2"
+sed "s/^# Provides: .*/# Provides:          $NAME-second/" "$dest/etc/init.d/$NAME" >"$dest/etc/init.d/$NAME-second"
+chmod 755 "$dest/etc/init.d/$NAME-second"
+second=(env ESS_BIN="$dest/usr/local/bin/$NAME" ESS_CONF_DIR="$run" ESS_LOG="$run/second.log"
+    ESS_USER=root ESS_PIDFILE="$run/second.pid" sh "$dest/etc/init.d/$NAME-second")
+check "start the main configuration" "${init[@]}" start
+daemon_pid=$(cat "$run/pid" 2>/dev/null || true)
+second_started() {
+    "${second[@]}" start >"$run/second.out" 2>&1 || { cat "$run/second.out"; return 1; }
+    contains "$run/second.out" "Starting $NAME-second as root: OK"
+}
+check "start $NAME-second beside it" second_started
+second_pid=$(cat "$run/second.pid" 2>/dev/null || echo 0)
+pids_differ() { [ "$daemon_pid" != "$second_pid" ] && kill -0 "$daemon_pid" && kill -0 "$second_pid"; }
+check "two daemons run" pids_differ
+check "$NAME-second reads second.toml (named after the script)" \
+    bash -c "tr '\\000' ' ' </proc/$second_pid/cmdline | grep -q -- '-c $run/second.toml'"
+check "$NAME-second logs to its own log" wait_for "$run/second.log" "started"
+check "stop $NAME-second" "${second[@]}" stop
+check "... and the main one keeps running" status_is 0
+check "stop the main one" "${init[@]}" stop
+daemon_pid=""
+bad_name() {
+    if env ESS_INSTANCE="../x" sh "$dest/etc/init.d/$NAME" status; then return 1; fi
+}
+check "a configuration name with a slash is refused" bad_name
+
 echo "nonsense = 1" >>"$run/config.toml"
 fails_to_start() {
     if "${init[@]}" start; then echo "start succeeded with a bad configuration"; return 1; fi
@@ -194,12 +273,92 @@ fails_to_start() {
 }
 check "start with a bad configuration fails and says why" fails_to_start
 
+# --- the init script as an unprivileged user, by each way of dropping root the host has
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    echo "== init script as nobody"
+    user=nobody
+    group=$(id -gn nobody)
+    urun="$tmp/urun"
+    mkdir -p "$urun/state"
+    # nobody must reach the binary, the configuration and its state below $tmp.
+    chmod 711 "$tmp"
+    install -m 600 -o "$user" -g "$group" "$run/secret" "$urun/secret"
+    sed "s#^state_dir = .*#state_dir = \"$urun/state\"#" "$run/config.toml" | grep -v '^nonsense' >"$urun/config.toml"
+    # As install.sh leaves it: root owns the configuration, the service's group reads it.
+    chown "root:$group" "$urun/config.toml"
+    chmod 640 "$urun/config.toml"
+    chown "$user:$group" "$urun/state"
+    chmod 700 "$urun/state"
+    # A busybox host: its chroot has no --userspec and its setpriv no --reuid, so the script
+    # must find busybox's start-stop-daemon by itself.
+    bb="$tmp/busybox-bin"
+    mkdir -p "$bb"
+    if command -v busybox >/dev/null 2>&1; then
+        for applet in chroot setpriv start-stop-daemon; do ln -s "$(command -v busybox)" "$bb/$applet"; done
+    fi
+    # runs_as UID: the daemon (the pid file's process, or for su its child) runs as UID.
+    runs_as() {
+        local pid c
+        pid=$(cat "$urun/pid")
+        for c in $pid $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+            if [ "$(cat /proc/"$c"/comm 2>/dev/null)" = "${NAME:0:15}" ]; then
+                awk -v want="$1" '/^Uid:/ { exit !($2 == want) }' /proc/"$c"/status && return 0
+                echo "pid $c: $(grep '^Uid:' /proc/"$c"/status), want $1"
+                return 1
+            fi
+        done
+        echo "no $NAME process among $pid and its children"
+        return 1
+    }
+    # has_method METHOD: the host can drop root that way (grep without -q: no SIGPIPE).
+    has_method() {
+        case $1 in
+            busybox) [ -e "$bb/chroot" ] ;;
+            chroot) chroot --help 2>&1 | grep -- --userspec >/dev/null ;;
+            setpriv) setpriv --help 2>&1 | grep -- --reuid >/dev/null ;;
+            *) command -v "$1" >/dev/null 2>&1 ;;
+        esac
+    }
+    uid=$(id -u nobody)
+    for method in busybox chroot setpriv start-stop-daemon su; do
+        if ! has_method "$method"; then
+            echo "skip dropping root through $method: not on this host"
+            continue
+        fi
+        if [ "$method" = busybox ]; then
+            uinit=(env PATH="$bb:$PATH")
+            want_method=start-stop-daemon
+        else
+            uinit=(env ESS_DROP="$method")
+            want_method=$method
+        fi
+        uinit+=(ESS_BIN="$dest/usr/local/bin/$NAME" ESS_CONFIG="$urun/config.toml" ESS_LOG="$urun/log"
+            ESS_USER="$user" ESS_PIDFILE="$urun/pid" sh "$dest/etc/init.d/$NAME")
+        : >"$urun/log"
+        "${uinit[@]}" start >"$urun/start.out" 2>&1 || true
+        daemon_pid=$(cat "$urun/pid" 2>/dev/null || true)
+        check "$method: start as $user through $want_method" contains "$urun/start.out" "as $user (through $want_method): OK"
+        check "$method: the daemon runs as $user" runs_as "$uid"
+        check "$method: it reads its configuration and logs" wait_for "$urun/log" "started"
+        check "$method: reload" "${uinit[@]}" reload
+        check "$method: the daemon reloaded its configuration" wait_for "$urun/log" "configuration reloaded"
+        check "$method: stop" "${uinit[@]}" stop
+        check "$method: the daemon is gone" bash -c "! kill -0 ${daemon_pid:-0} 2>/dev/null"
+        daemon_pid=""
+        check "$method: it saved its state as $user" contains "$urun/log" "stopping: saving the state"
+    done
+else
+    echo "skip the init script as nobody: needs root and the user nobody"
+fi
+
 # --- uninstall
 echo "== uninstall.sh"
 DESTDIR="$dest" sh "$uninstaller" >"$tmp/uninstall.log"
 check "uninstall removes the binary" absent "$dest/usr/local/bin/$NAME"
 check "uninstall removes the unit" absent "$dest/etc/systemd/system/$NAME.service"
 check "uninstall removes the init script" absent "$dest/etc/init.d/$NAME"
+check "uninstall removes the init script's copies" absent "$dest/etc/init.d/$NAME-second"
+check "uninstall removes the template unit" absent "$dest/etc/systemd/system/$NAME@.service"
 check "uninstall removes the logrotate snippet" absent "$dest/etc/logrotate.d/$NAME"
 check "uninstall keeps the config" same "$dest/etc/$NAME/config.toml" "$tmp/changed.toml"
 check "uninstall keeps the state directory" test -d "$dest/var/lib/$NAME"

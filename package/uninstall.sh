@@ -1,6 +1,7 @@
 #!/bin/sh
 # Removes exchange-status-sync: stops and unregisters the service, removes the binary, the
-# systemd unit or init script and the logrotate snippet.
+# systemd unit and template unit (with every configuration running from it) or the init
+# script (with its copies for further configurations) and the logrotate snippet.
 #
 #   sh uninstall.sh            keeps /etc/exchange-status-sync (configuration and secrets),
 #                              /var/lib/exchange-status-sync (state) and the service user
@@ -43,6 +44,7 @@ esac
 [ "$(id -u)" = 0 ] || [ -n "$DESTDIR" ] || die "run me as root (or set DESTDIR)"
 
 unit="$DESTDIR/etc/systemd/system/$NAME.service"
+template="$DESTDIR/etc/systemd/system/$NAME@.service"
 initscript="$DESTDIR/etc/init.d/$NAME"
 
 if [ -f "$unit" ]; then
@@ -55,6 +57,42 @@ if [ -f "$unit" ]; then
     as_root systemctl daemon-reload
     say "removed the systemd unit"
 fi
+if [ -f "$template" ]; then
+    # Every configuration running side by side (exchange-status-sync@NAME) stops with it: those
+    # enabled (a link in a .wants directory) and those started by hand.
+    instances=$(
+        for link in "$DESTDIR"/etc/systemd/system/*.wants/"$NAME"@*.service; do
+            [ -L "$link" ] && basename "$link"
+        done
+        if [ -z "$DESTDIR" ] && command -v systemctl >/dev/null 2>&1; then
+            systemctl list-units --all --plain --no-legend "$NAME@*.service" 2>/dev/null | awk '{print $1}'
+        fi
+    )
+    for instance in $(printf '%s\n' "$instances" | sort -u); do
+        if [ -z "$DESTDIR" ]; then
+            systemctl disable --now "$instance" 2>/dev/null || true
+        else
+            as_root systemctl disable --now "$instance"
+        fi
+    done
+    rm -f "$template"
+    as_root systemctl daemon-reload
+    say "removed the systemd template unit"
+fi
+# Copies of the init script for further configurations (exchange-status-sync-NAME).
+for copy in "$DESTDIR"/etc/init.d/"$NAME"-*; do
+    [ -f "$copy" ] || continue
+    if [ -z "$DESTDIR" ]; then
+        "$copy" stop || true
+    else
+        as_root "/etc/init.d/$(basename "$copy")" stop
+    fi
+    if command -v chkconfig >/dev/null 2>&1; then
+        as_root chkconfig --del "$(basename "$copy")" || true
+    fi
+    rm -f "$copy"
+    say "removed the init script $(basename "$copy")"
+done
 if [ -f "$initscript" ]; then
     if [ -z "$DESTDIR" ]; then
         "$initscript" stop || true
@@ -76,7 +114,7 @@ say "removed $PREFIX/bin/$NAME and /etc/logrotate.d/$NAME"
 
 if [ "$purge" = yes ]; then
     rm -rf "${DESTDIR}/etc/${NAME:?}" "${DESTDIR}/var/lib/${NAME:?}"
-    rm -f "$DESTDIR/var/log/$NAME.log" "$DESTDIR/var/log/$NAME.log."*
+    rm -f "$DESTDIR/var/log/$NAME.log" "$DESTDIR/var/log/$NAME.log."* "$DESTDIR/var/log/$NAME-"*.log*
     say "purged /etc/$NAME, /var/lib/$NAME and /var/log/$NAME.log*"
     if getent passwd "$SERVICE_USER" >/dev/null 2>&1; then
         as_root userdel "$SERVICE_USER"

@@ -340,6 +340,7 @@ impl Parser<'_> {
         if depth > MAX_DEPTH {
             return Err(JsonError::TooDeep { at: self.pos });
         }
+        let start = self.pos;
         self.pos += 1;
         // Objects of the APIs we read mostly have a handful of members; starting at 8 saves
         // the first regrowths.
@@ -361,13 +362,7 @@ impl Parser<'_> {
                     })
                 }
             }
-            let key_at = self.pos;
             let key = self.string()?;
-            // Parsers disagree on duplicate names (we would read the first, STARFACE's Jackson
-            // applies the last), so an object with one is refused rather than misread.
-            if members.iter().any(|(k, _)| *k == key) {
-                return Err(JsonError::DuplicateKey { at: key_at });
-            }
             self.skip_ws();
             self.expect_byte(b':', "':'")?;
             self.skip_ws();
@@ -378,6 +373,14 @@ impl Parser<'_> {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
+                    // Parsers disagree on duplicate names (we would read the first, STARFACE's
+                    // Jackson applies the last), so an object with one is refused rather than
+                    // misread. The check runs once the object is complete, in linear time.
+                    if let Some(i) = first_repeat(members.iter().map(|(k, _)| k.as_str())) {
+                        return Err(JsonError::DuplicateKey {
+                            at: self.member_name_at(start, i),
+                        });
+                    }
                     return Ok(Value::Object(members));
                 }
                 None => return Err(JsonError::UnexpectedEnd),
@@ -390,6 +393,55 @@ impl Parser<'_> {
             }
         }
     }
+
+    /// The byte offset of the name of member `index` of the object that starts at `start` and
+    /// was already parsed without error, found by walking it again; only an error needs it, so
+    /// the parse itself keeps no positions.
+    fn member_name_at(&self, start: usize, index: usize) -> usize {
+        let mut p = Parser {
+            b: self.b,
+            text: self.text,
+            pos: start + 1,
+        };
+        for _ in 0..index {
+            p.skip_ws();
+            // The object parsed before, so neither can fail; an error would only shift the
+            // position in the message.
+            let _ = p.string();
+            p.skip_ws();
+            p.pos += 1; // ':'
+            p.skip_ws();
+            let _ = p.value(0);
+            p.skip_ws();
+            p.pos += 1; // ','
+        }
+        p.skip_ws();
+        p.pos
+    }
+}
+
+/// The index of the first item that equals an earlier one. Small lists are compared pairwise
+/// (no allocation); longer ones go through a hash set, so the work stays linear in the number of
+/// items however many there are (std's hasher is keyed per process, so colliding names cannot
+/// be prepared in advance).
+pub(crate) fn first_repeat<K, I>(items: I) -> Option<usize>
+where
+    K: std::hash::Hash + Eq,
+    I: ExactSizeIterator<Item = K> + Clone,
+{
+    const PAIRWISE: usize = 8;
+    if items.len() <= PAIRWISE {
+        for (i, item) in items.clone().enumerate() {
+            if items.clone().take(i).any(|earlier| earlier == item) {
+                return Some(i);
+            }
+        }
+        return None;
+    }
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    items
+        .enumerate()
+        .find_map(|(i, item)| (!seen.insert(item)).then_some(i))
 }
 
 impl Value {
@@ -772,6 +824,83 @@ mod tests {
             "{} x",
             "error: unexpected text after the JSON value at byte 3",
         );
+    }
+
+    #[test]
+    fn duplicate_names_in_long_objects() {
+        // Past the pairwise limit the hash set decides; the position is still the repeat's name.
+        let mut text = String::from("{");
+        for i in 0..20 {
+            text.push_str(&format!("\"k{i}\":{i},"));
+        }
+        let at = text.len();
+        text.push_str("\"k3\":{\"k3\":1}}");
+        check(
+            &text,
+            &format!("error: a JSON object names the same member twice (at byte {at})"),
+        );
+        // The same name in different objects is no repeat.
+        check(r#"{"a":{"a":{"a":1}}}"#, r#"{"a":{"a":{"a":1}}}"#);
+        check(
+            r#"{"a":1,"b":{"a":1,"a":2}}"#,
+            "error: a JSON object names the same member twice (at byte 18)",
+        );
+        let many: String = (0..50_000).map(|i| format!("\"{i}\":0,")).collect();
+        let text = format!("{{{}\"end\":0}}", many);
+        assert_eq!(
+            parse(&text)
+                .ok()
+                .and_then(|v| v.as_object().map(<[_]>::len)),
+            Some(50_001)
+        );
+    }
+
+    /// A name that counts how often it is compared, to show that the repeat check does work
+    /// linear in the number of names (the comparison of each with all earlier ones took 27 s for
+    /// 80,000 names).
+    struct Counted<'c>(u32, &'c std::cell::Cell<usize>);
+
+    impl std::hash::Hash for Counted<'_> {
+        fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+            self.0.hash(h);
+        }
+    }
+
+    impl PartialEq for Counted<'_> {
+        fn eq(&self, other: &Self) -> bool {
+            self.1.set(self.1.get() + 1);
+            self.0 == other.0
+        }
+    }
+    impl Eq for Counted<'_> {}
+
+    #[test]
+    fn repeat_check_compares_each_name_about_once() {
+        for (n, repeat) in [
+            (5, None),
+            (5, Some(3)),
+            (20_000, None),
+            (20_000, Some(19_999)),
+        ] {
+            let compared = std::cell::Cell::new(0);
+            let names: Vec<Counted> = (0..n)
+                .map(|i| {
+                    let id = if Some(i) == repeat { 0 } else { i };
+                    Counted(id, &compared)
+                })
+                .collect();
+            assert_eq!(
+                first_repeat(names.iter()),
+                repeat.map(|r| r as usize),
+                "{n} names"
+            );
+            let limit = (n as usize).max(10) * 2;
+            assert!(
+                compared.get() <= limit,
+                "{n} names: {} comparisons",
+                compared.get()
+            );
+        }
     }
 
     #[test]

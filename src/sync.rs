@@ -63,25 +63,73 @@ pub struct Member {
 /// What is known of a mailbox: its appointments, or why they could not be read.
 pub type Calendar = Result<Vec<Appointment>, String>;
 
+/// What a logged problem is about: the key under which `Reported` remembers it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// A user that could not be handled (by lower-case e-mail).
+    User(String),
+    /// A user whose "always" redirect has no destination.
+    NoDestination(String),
+    /// STARFACE as a whole (login, the directory).
+    Starface,
+    /// One warning about the directory (a member without e-mail, …), by its text.
+    Directory(String),
+    /// Exchange as a whole (the calendar read).
+    Exchange,
+    /// The state file.
+    State,
+}
+
 /// Problems already reported, so that each is logged once and not every poll.
 #[derive(Debug, Default)]
 pub struct Reported {
-    seen: HashMap<String, String>,
+    seen: HashMap<Topic, String>,
 }
 
 impl Reported {
-    /// True when `message` is new for `key` (and remembers it).
-    pub fn first(&mut self, key: &str, message: &str) -> bool {
-        if self.seen.get(key).map(String::as_str) == Some(message) {
+    /// True when `message` is new for `topic` (and remembers it).
+    pub fn first(&mut self, topic: Topic, message: &str) -> bool {
+        if self.seen.get(&topic).map(String::as_str) == Some(message) {
             return false;
         }
-        self.seen.insert(key.to_string(), message.to_string());
+        self.seen.insert(topic, message.to_string());
         true
     }
 
-    /// Forgets `key`, so that the problem is reported again if it comes back.
-    pub fn clear(&mut self, key: &str) {
-        self.seen.remove(key);
+    /// Forgets `topic`, so that the problem is reported again if it comes back.
+    pub fn clear(&mut self, topic: &Topic) {
+        self.seen.remove(topic);
+    }
+}
+
+/// Why a user could not be handled in a pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailureReason {
+    /// An earlier user found the PBX unreachable; this one was not tried.
+    PbxUnreachable,
+    /// The user's calendar could not be read.
+    MailboxUnreadable(String),
+    /// A PBX operation failed: what was being done, and the error.
+    Pbx { doing: String, error: String },
+}
+
+/// A user that could not be handled in a pass, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserFailure {
+    pub email: String,
+    pub reason: FailureReason,
+}
+
+impl fmt::Display for UserFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let email = &self.email;
+        match &self.reason {
+            FailureReason::PbxUnreachable => {
+                write!(f, "{email}: skipped, the PBX is unreachable")
+            }
+            FailureReason::MailboxUnreadable(e) => write!(f, "{email}: mailbox not readable: {e}"),
+            FailureReason::Pbx { doing, error } => write!(f, "{email}: {doing} failed: {error}"),
+        }
     }
 }
 
@@ -161,8 +209,8 @@ impl Change {
 pub struct Report {
     /// Made (or, with `dry_run`, planned) changes.
     pub changes: Vec<Change>,
-    /// Users that could not be handled, with why (one sentence each).
-    pub failures: Vec<String>,
+    /// Users that could not be handled, with why.
+    pub failures: Vec<UserFailure>,
     /// Things the admin should know (logged at warn).
     pub warnings: Vec<String>,
     /// Things worth a line at info that are not changes (overrides noticed).
@@ -227,17 +275,19 @@ pub fn run_pass(
             break;
         }
         if report.pbx_unreachable {
-            report
-                .failures
-                .push(format!("{email}: skipped, the PBX is unreachable"));
+            report.failures.push(UserFailure {
+                email: email.clone(),
+                reason: FailureReason::PbxUnreachable,
+            });
             continue;
         }
         let appointments = match calendar {
             Ok(a) => a,
             Err(e) => {
-                report
-                    .failures
-                    .push(format!("{email}: mailbox not readable: {e}"));
+                report.failures.push(UserFailure {
+                    email: email.clone(),
+                    reason: FailureReason::MailboxUnreadable(e.clone()),
+                });
                 continue;
             }
         };
@@ -256,7 +306,7 @@ pub fn run_pass(
         user.run(appointments, &mut rec);
         if user.report.failures.len() == failures_before {
             // Handled without a problem: a failure that comes back later is reported again.
-            user.reported.clear(&format!("failure:{email}"));
+            user.reported.clear(&Topic::User(email.clone()));
         }
         if rec.is_empty() {
             state.users.remove(&id);
@@ -282,9 +332,13 @@ impl UserPass<'_, '_> {
         if e.unreachable {
             self.report.pbx_unreachable = true;
         }
-        self.report
-            .failures
-            .push(format!("{}: {what} failed: {e}", self.email));
+        self.report.failures.push(UserFailure {
+            email: self.email.to_string(),
+            reason: FailureReason::Pbx {
+                doing: what.to_string(),
+                error: e.to_string(),
+            },
+        });
     }
 
     /// Stale data never switches anything on that is not already ours.
@@ -386,7 +440,10 @@ impl UserPass<'_, '_> {
                 self.email,
                 plan.missing_destination.join(", ")
             );
-            if self.reported.first(&format!("nodest:{}", self.email), &msg) {
+            if self
+                .reported
+                .first(Topic::NoDestination(self.email.to_string()), &msg)
+            {
                 self.report.warnings.push(msg);
             }
         }
@@ -957,7 +1014,10 @@ mod tests {
         let r = w2.pass(10);
         assert!(r.pbx_unreachable);
         assert_eq!(r.failures.len(), 3);
-        assert_eq!(r.failures[1], "u2@x: skipped, the PBX is unreachable");
+        assert_eq!(
+            r.failures[1].to_string(),
+            "u2@x: skipped, the PBX is unreachable"
+        );
     }
 
     #[test]

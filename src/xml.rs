@@ -7,6 +7,7 @@
 //! has one, and refusing them closes the door on entity-expansion attacks.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use xmlparser::{ElementEnd, Token, Tokenizer};
@@ -128,17 +129,23 @@ pub struct Attr<'a> {
     pub value: Cow<'a, str>,
 }
 
-/// What the reader yields.
+/// Which of the namespaces given to `Reader::with_namespaces` an element is in: its index in
+/// that list, or `None` for any other namespace (and for no namespace).
+pub type NsId = Option<u8>;
+
+/// What the reader yields. A start tag's attributes are in `Reader::attrs` until the next call
+/// of `next`, so that reading an element never allocates for them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event<'a> {
     /// `<a/>` gives `Start` then `End`.
     Start {
         ns: &'a str,
+        id: NsId,
         local: &'a str,
-        attrs: Vec<Attr<'a>>,
     },
     End {
         ns: &'a str,
+        id: NsId,
         local: &'a str,
     },
     /// Character data (decoded) or CDATA; whitespace-only text is reported too.
@@ -149,55 +156,125 @@ struct Open<'a> {
     prefix: &'a str,
     local: &'a str,
     ns: &'a str,
+    id: NsId,
     /// How many namespace bindings this element pushed.
     bindings: usize,
 }
 
-/// A start tag being read: prefix, local name, raw attributes (prefix, local name, value).
-type PendingStart<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str, &'a str)>);
+/// One namespace declaration in scope.
+struct Binding<'a> {
+    /// The empty prefix is the default namespace.
+    prefix: &'a str,
+    uri: &'a str,
+    id: NsId,
+    /// The binding of the same prefix that this one hides, restored when it goes out of scope.
+    hides: Option<usize>,
+}
+
+/// Up to this many bindings in scope, a prefix is looked up by scanning them (the usual case:
+/// a handful); beyond it, through `latest`, so that a document with very many declarations
+/// still costs time linear in its size.
+const SCAN_LIMIT: usize = 8;
 
 /// The pull reader.
 pub struct Reader<'a> {
     tokens: Tokenizer<'a>,
     stack: Vec<Open<'a>>,
-    /// (prefix, uri); the empty prefix is the default namespace.
-    bindings: Vec<(&'a str, &'a str)>,
-    /// The element being opened: its attributes arrive one token at a time.
-    pending: Option<PendingStart<'a>>,
+    bindings: Vec<Binding<'a>>,
+    /// Prefix → index in `bindings` of its innermost declaration.
+    latest: HashMap<&'a str, usize>,
+    /// The namespaces the caller tells apart by `NsId`.
+    known: &'static [&'static str],
+    /// The element being opened: its name, then its attributes one token at a time.
+    pending: Option<(&'a str, &'a str)>,
+    raw_attrs: Vec<(&'a str, &'a str, &'a str)>,
+    attrs: Vec<Attr<'a>>,
     queued_end: bool,
     seen_root: bool,
     done: bool,
+    /// Bindings examined and looked up so far, to show in tests that resolution stays linear.
+    work: u64,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(text: &'a str) -> Reader<'a> {
+        Reader::with_namespaces(text, &[])
+    }
+
+    /// A reader that reports, for every element, which of `known` its namespace is (its
+    /// `NsId`), so that callers compare a small number rather than URIs.
+    pub fn with_namespaces(text: &'a str, known: &'static [&'static str]) -> Reader<'a> {
         Reader {
             tokens: Tokenizer::from(text),
             stack: Vec::new(),
             bindings: Vec::new(),
+            latest: HashMap::new(),
+            known,
             pending: None,
+            raw_attrs: Vec::new(),
+            attrs: Vec::new(),
             queued_end: false,
             seen_root: false,
             done: false,
+            work: 0,
         }
     }
 
-    fn resolve(&self, prefix: &str) -> Result<&'a str, XmlError> {
+    /// The attributes of the element of the last `Start` event.
+    pub fn attrs(&self) -> &[Attr<'a>] {
+        &self.attrs
+    }
+
+    fn id_of(&self, uri: &str) -> NsId {
+        self.known
+            .iter()
+            .position(|k| *k == uri)
+            .and_then(|i| u8::try_from(i).ok())
+    }
+
+    fn resolve(&mut self, prefix: &str) -> Result<(&'a str, NsId), XmlError> {
         if prefix == "xml" {
-            return Ok(XML_NS);
+            return Ok((XML_NS, self.id_of(XML_NS)));
         }
-        match self.bindings.iter().rev().find(|(p, _)| *p == prefix) {
-            Some((_, uri)) => Ok(uri),
-            None if prefix.is_empty() => Ok(""),
+        let found = if self.bindings.len() <= SCAN_LIMIT {
+            let mut found = None;
+            for (i, b) in self.bindings.iter().enumerate().rev() {
+                self.work += 1;
+                if b.prefix == prefix {
+                    found = Some(i);
+                    break;
+                }
+            }
+            found
+        } else {
+            self.work += 1;
+            self.latest.get(prefix).copied()
+        };
+        match found.and_then(|i| self.bindings.get(i)) {
+            Some(b) => Ok((b.uri, b.id)),
+            None if prefix.is_empty() => Ok(("", None)),
             None => Err(XmlError::Unbalanced {
                 detail: format!("undeclared namespace prefix '{prefix}'"),
             }),
         }
     }
 
+    fn bind(&mut self, prefix: &'a str, uri: &'a str) {
+        let id = self.id_of(uri);
+        let index = self.bindings.len();
+        let hides = self.latest.insert(prefix, index);
+        self.work += 1;
+        self.bindings.push(Binding {
+            prefix,
+            uri,
+            id,
+            hides,
+        });
+    }
+
     /// Finishes the pending start tag: binds its namespaces, resolves names.
     fn open(&mut self) -> Result<Event<'a>, XmlError> {
-        let Some((prefix, local, raw_attrs)) = self.pending.take() else {
+        let Some((prefix, local)) = self.pending.take() else {
             return Err(XmlError::Unbalanced {
                 detail: "attribute outside a start tag".into(),
             });
@@ -205,50 +282,85 @@ impl<'a> Reader<'a> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(XmlError::TooDeep);
         }
+        let raw = std::mem::take(&mut self.raw_attrs);
         let mut bindings = 0;
-        for &(p, l, v) in &raw_attrs {
+        for &(p, l, v) in &raw {
             if p == "xmlns" {
-                self.bindings.push((l, v));
+                self.bind(l, v);
                 bindings += 1;
             } else if p.is_empty() && l == "xmlns" {
-                self.bindings.push(("", v));
+                self.bind("", v);
                 bindings += 1;
             }
         }
-        let ns = self.resolve(prefix)?;
-        let mut attrs = Vec::new();
-        for &(p, l, v) in &raw_attrs {
-            if p == "xmlns" || (p.is_empty() && l == "xmlns") {
-                continue;
-            }
-            let ans = if p.is_empty() { "" } else { self.resolve(p)? };
-            attrs.push(Attr {
-                ns: ans,
-                local: l,
-                value: unescape(v)?,
-            });
-        }
+        // On the stack before anything can fail, so that its bindings stay counted.
         self.stack.push(Open {
             prefix,
             local,
-            ns,
+            ns: "",
+            id: None,
             bindings,
         });
+        let (ns, id) = self.resolve(prefix)?;
+        if let Some(top) = self.stack.last_mut() {
+            top.ns = ns;
+            top.id = id;
+        }
+        self.attrs.clear();
+        let mut result = Ok(());
+        for &(p, l, v) in &raw {
+            if p == "xmlns" || (p.is_empty() && l == "xmlns") {
+                continue;
+            }
+            let ans = if p.is_empty() {
+                ""
+            } else {
+                match self.resolve(p) {
+                    Ok((ns, _)) => ns,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            };
+            match unescape(v) {
+                Ok(value) => self.attrs.push(Attr {
+                    ns: ans,
+                    local: l,
+                    value,
+                }),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        // The buffer goes back for the next start tag, emptied but with its capacity.
+        self.raw_attrs = raw;
+        self.raw_attrs.clear();
+        result?;
         self.seen_root = true;
-        Ok(Event::Start { ns, local, attrs })
+        Ok(Event::Start { ns, id, local })
     }
 
     fn close(&mut self) -> Result<Event<'a>, XmlError> {
         let open = self.stack.pop().ok_or_else(|| XmlError::Unbalanced {
             detail: "end tag without start tag".into(),
         })?;
-        let keep = self.bindings.len() - open.bindings;
-        self.bindings.truncate(keep);
+        for _ in 0..open.bindings {
+            if let Some(b) = self.bindings.pop() {
+                match b.hides {
+                    Some(i) => self.latest.insert(b.prefix, i),
+                    None => self.latest.remove(b.prefix),
+                };
+            }
+        }
         if self.stack.is_empty() {
             self.done = true;
         }
         Ok(Event::End {
             ns: open.ns,
+            id: open.id,
             local: open.local,
         })
     }
@@ -295,23 +407,23 @@ impl<'a> Reader<'a> {
                             detail: "content after the root element".into(),
                         });
                     }
-                    self.pending = Some((prefix.as_str(), local.as_str(), Vec::new()));
+                    self.pending = Some((prefix.as_str(), local.as_str()));
+                    self.raw_attrs.clear();
                 }
                 Token::Attribute {
                     prefix,
                     local,
                     value,
                     ..
-                } => match self.pending.as_mut() {
-                    Some((_, _, attrs)) => {
-                        attrs.push((prefix.as_str(), local.as_str(), value.as_str()))
-                    }
-                    None => {
+                } => {
+                    if self.pending.is_none() {
                         return Err(XmlError::Unbalanced {
                             detail: "attribute outside a start tag".into(),
-                        })
+                        });
                     }
-                },
+                    self.raw_attrs
+                        .push((prefix.as_str(), local.as_str(), value.as_str()));
+                }
                 Token::ElementEnd { end, .. } => match end {
                     ElementEnd::Open => return self.open().map(Some),
                     ElementEnd::Empty => {
@@ -414,8 +526,9 @@ mod tests {
         let mut out = Vec::new();
         while let Some(ev) = r.next()? {
             out.push(match ev {
-                Event::Start { ns, local, attrs } => {
-                    let a: String = attrs
+                Event::Start { ns, local, .. } => {
+                    let a: String = r
+                        .attrs()
                         .iter()
                         .map(|a| {
                             format!(
@@ -465,6 +578,70 @@ mod tests {
                 detail: "undeclared namespace prefix 'p'".into(),
             }),
         );
+    }
+
+    #[test]
+    fn many_bindings_shadow_and_come_back() {
+        // More bindings than SCAN_LIMIT: looked up through the map, restored as they close.
+        let many: String = (0..SCAN_LIMIT + 4)
+            .map(|i| format!(" xmlns:q{i}=\"urn:q{i}\""))
+            .collect();
+        check(
+            &format!(
+                r#"<a xmlns:p="urn:1"{many}><b xmlns:p="urn:2" xmlns="urn:d"><p:c/><q3:e/><f/></b><p:d/><g/></a>"#
+            ),
+            Ok("{}a {urn:d}b {urn:2}c /c {urn:q3}e /e {urn:d}f /f /b {urn:1}d /d {}g /g /a"),
+        );
+        check(
+            &format!(r#"<a{many}><b xmlns:p="urn:2"/><p:c/></a>"#),
+            Err(XmlError::Unbalanced {
+                detail: "undeclared namespace prefix 'p'".into(),
+            }),
+        );
+    }
+
+    #[test]
+    fn namespace_work_is_linear() {
+        // 100,000 declarations on the root and as many elements, each using another prefix:
+        // resolving them by scanning all bindings took minutes (issue 11); now each lookup and
+        // each binding is a bounded amount of work.
+        let n = 100_000;
+        let mut doc = String::from("<r");
+        for i in 0..n {
+            doc.push_str(&format!(" xmlns:p{i}=\"urn:{i}\""));
+        }
+        doc.push('>');
+        for i in 0..n {
+            doc.push_str(&format!("<p{i}:e a=\"1\"/>"));
+        }
+        doc.push_str("</r>");
+        let mut r = Reader::new(&doc);
+        let mut elements = 0;
+        let mut last = String::new();
+        while let Some(ev) = r.next().unwrap() {
+            if let Event::Start { ns, .. } = ev {
+                elements += 1;
+                last = ns.to_string();
+            }
+        }
+        assert_eq!((elements, last.as_str()), (n + 1, "urn:99999"));
+        let limit = 3 * (2 * n as u64 + 1);
+        assert!(r.work <= limit, "{} steps for {n} bindings", r.work);
+    }
+
+    #[test]
+    fn known_namespaces_get_their_id() {
+        let mut r = Reader::with_namespaces(
+            r#"<a xmlns="urn:x" xmlns:y="urn:y"><y:b/><c xmlns="urn:z"/></a>"#,
+            &["urn:y", "urn:x"],
+        );
+        let mut ids = Vec::new();
+        while let Some(ev) = r.next().unwrap() {
+            if let Event::Start { local, id, .. } = ev {
+                ids.push((local, id));
+            }
+        }
+        assert_eq!(ids, [("a", Some(1)), ("b", Some(0)), ("c", None)]);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ess_sim::calendar::{format_utc, Calendars, SimAppointment, SimShowAs};
@@ -45,8 +45,12 @@ options:
   --polls N          daemon polls (one a second) for the memory figures (default 60; the budget
                      'memory flat over 1,000 cycles' needs --polls 1000, about 17 minutes)
   --repeat N         idle `once` runs for the CPU figure; the median is reported (default 5)
-  --bin PATH         the product binary (default: $ESS_BIN, else next to ess-sim, else built with
-                     cargo build --release)
+  --bin PATH         the product binary (default: $ESS_BIN, else the static musl release build
+                     target/x86_64-unknown-linux-musl/release/exchange-status-sync, built with
+                     cargo build --release --target x86_64-unknown-linux-musl when missing)
+
+The EWS parse throughput comes from the musl build of the example ews-parse (built the same
+way when missing), run on the largest response the fake sent.
 
 CPU time and peak RSS of `once` come from wait4's rusage; the daemon's from /proc/<pid>.";
 
@@ -241,6 +245,8 @@ struct Fakes {
     ews_requests: Arc<AtomicUsize>,
     /// Response body bytes sent by the EWS fake: what the product parses.
     ews_bytes: Arc<AtomicUsize>,
+    /// The largest response body the EWS fake sent, for the parse throughput.
+    largest: Arc<Mutex<Vec<u8>>>,
     ews_server: Server,
     pbx: StarfaceSim,
     pbx_server: Server,
@@ -258,11 +264,18 @@ impl Fakes {
         let ews = EwsFake::new(calendars, EwsAuth::basic(EWS_USER, EWS_PASSWORD));
         let ews_requests = Arc::new(AtomicUsize::new(0));
         let ews_bytes = Arc::new(AtomicUsize::new(0));
+        let largest = Arc::new(Mutex::new(Vec::new()));
         let (fake, counter, bytes) = (ews.clone(), ews_requests.clone(), ews_bytes.clone());
+        let keep = largest.clone();
         let ews_server = Server::start(move |req| {
             counter.fetch_add(1, Ordering::SeqCst);
             let reply = fake.handle(req);
             bytes.fetch_add(reply.body.len(), Ordering::SeqCst);
+            if let Ok(mut kept) = keep.lock() {
+                if reply.body.len() > kept.len() {
+                    kept.clone_from(&reply.body);
+                }
+            }
             reply
         })
         .map_err(|e| format!("cannot start the EWS fake: {e}"))?;
@@ -274,6 +287,7 @@ impl Fakes {
             ews,
             ews_requests,
             ews_bytes,
+            largest,
             ews_server,
             pbx,
             pbx_server,
@@ -293,12 +307,24 @@ impl Fakes {
     }
 
     fn setup(&self, lookup: &'static str, poll: u64, state_dir: &Path) -> Setup {
+        self.setup_window(lookup, poll, None, state_dir)
+    }
+
+    /// As `setup`, with `lookahead_hours` set (`None`: the product's default).
+    fn setup_window(
+        &self,
+        lookup: &'static str,
+        poll: u64,
+        lookahead_hours: Option<u64>,
+        state_dir: &Path,
+    ) -> Setup {
         Setup {
             ews_url: self.ews_server.url().to_string(),
             starface_url: self.pbx_server.url().to_string(),
             lookup,
             poll_interval_secs: poll,
             directory_refresh_secs: 600,
+            lookahead_hours,
             chat: true,
             log_level: "warn",
             state_dir: state_dir.to_path_buf(),
@@ -631,14 +657,27 @@ fn daemon_log(dir: &Path) -> String {
 }
 
 fn run(opts: &Options) -> Result<(), String> {
-    let bin = product::locate(opts.bin.as_deref())?;
+    let given = opts
+        .bin
+        .clone()
+        .or_else(|| std::env::var("ESS_BIN").ok())
+        .filter(|b| !b.is_empty());
+    let bin = match &given {
+        Some(b) => product::locate(Some(b))?,
+        None => product::locate_shipped(["--bin", product::BIN_NAME], product::BIN_NAME)?,
+    };
     let users = opts.users;
     let t = wall_secs();
     println!(
-        "bench: {users} users × {} appointments, T = {}Z, product {}",
+        "bench: {users} users × {} appointments, T = {}Z\nproduct: {} ({})\nwindow: [T − 1 h, T + 2 h] (the default look-ahead); the 24 h look-ahead of revision 1 for comparison",
         opts.appointments,
         format_utc(t),
-        bin.display()
+        bin.display(),
+        if given.is_some() {
+            "given with --bin or ESS_BIN"
+        } else {
+            "the static musl release build"
+        }
     );
     let setup_started = Instant::now();
     let fakes = Fakes::start(users, opts.appointments, t)?;
@@ -659,6 +698,10 @@ fn run(opts: &Options) -> Result<(), String> {
         &fakes.setup("availability", 120, &state_dir),
     )?;
     let calendar = write("calendar.toml", &fakes.setup("calendar", 120, &state_dir))?;
+    let day_window = write(
+        "availability-24h.toml",
+        &fakes.setup_window("availability", 120, Some(24), &state_dir),
+    )?;
     let mut rows = Vec::new();
     let per_poll_budget = users.div_ceil(100) as usize;
 
@@ -678,27 +721,23 @@ fn run(opts: &Options) -> Result<(), String> {
     );
 
     // 2. Idle polls at the same T: nothing to write; reads only for what is ours and on.
-    let mut idle_cpu = Vec::new();
-    let mut idle_wall = Vec::new();
-    let mut idle_rss = 0;
-    let mut idle_ews = 0;
-    let mut idle_pbx = PbxCounts::default();
-    for _ in 0..opts.repeat {
-        fakes.reset_records();
-        let r = once(&bin, &availability, t, dir.path())?;
-        idle_cpu.push(ms(r.cpu));
-        idle_wall.push(ms(r.wall));
-        idle_rss = idle_rss.max(r.max_rss_kib);
-        idle_ews = fakes.ews_count();
-        idle_pbx = fakes.pbx_counts();
-    }
-    let idle_cpu_min = idle_cpu.iter().copied().fold(f64::MAX, f64::min);
-    let idle_cpu_median = median(&mut idle_cpu);
-    let idle_wall_median = median(&mut idle_wall);
+    let idle = idle_polls(&fakes, &bin, &availability, t, dir.path(), opts.repeat)?;
+    let (idle_cpu_median, idle_cpu_min, idle_wall_median) =
+        (idle.cpu_median, idle.cpu_min, idle.wall_median);
+    let (idle_rss, idle_ews, idle_pbx) = (idle.max_rss_kib, idle.ews, idle.pbx);
     println!(
         "idle poll (×{}): median {idle_wall_median:.0} ms wall, median {idle_cpu_median:.0} ms CPU, {idle_ews} EWS requests, {:?}",
         opts.repeat, idle_pbx
     );
+    // The same idle poll reading the 24 h window of revision 1.
+    let day = idle_polls(&fakes, &bin, &day_window, t, dir.path(), opts.repeat)?;
+    println!(
+        "idle poll, 24 h look-ahead (×{}): median {:.0} ms CPU, {:.1} MB of EWS responses",
+        opts.repeat,
+        day.cpu_median,
+        day.ews_bytes as f64 / 1e6
+    );
+    let parse = parse_throughput(&fakes, dir.path(), idle.ews_bytes);
 
     // 3. The calendar lookup (one FindItem per mailbox), same state: also idle.
     fakes.reset_records();
@@ -775,11 +814,26 @@ fn run(opts: &Options) -> Result<(), String> {
         None,
     ));
     rows.push(row(
-        "CPU per poll: idle `once` (incl. start, login, directory)",
-        format!("{idle_cpu_median:.0} ms median, {idle_cpu_min:.0} ms min"),
+        "CPU per poll: idle `once`, 2 h look-ahead (default)",
+        format!(
+            "{idle_cpu_median:.0} ms median, {idle_cpu_min:.0} ms min ({:.1} MB EWS)",
+            idle.ews_bytes as f64 / 1e6
+        ),
         format!("< {BUDGET_CPU_MS:.0} ms"),
         Some(idle_cpu_median < BUDGET_CPU_MS),
     ));
+    rows.push(row(
+        "CPU per poll: idle `once`, 24 h look-ahead",
+        format!(
+            "{:.0} ms median, {:.0} ms min ({:.1} MB EWS)",
+            day.cpu_median,
+            day.cpu_min,
+            day.ews_bytes as f64 / 1e6
+        ),
+        format!("< {BUDGET_CPU_MS:.0} ms"),
+        Some(day.cpu_median < BUDGET_CPU_MS),
+    ));
+    rows.extend(parse);
     rows.push(row(
         "peak RSS of `once`: first / idle poll",
         format!("{} / {}", mib(first.max_rss_kib), mib(idle_rss)),
@@ -905,6 +959,121 @@ note 3: CPU per poll of `once` includes process start, login, directory and stat
         println!("note 4: {note}");
     }
     Ok(())
+}
+
+/// The figures of `repeat` idle `once` runs of one configuration.
+struct Idle {
+    cpu_median: f64,
+    cpu_min: f64,
+    wall_median: f64,
+    max_rss_kib: u64,
+    /// EWS requests and response bytes of the last run, and its PBX requests.
+    ews: usize,
+    ews_bytes: usize,
+    pbx: PbxCounts,
+}
+
+fn idle_polls(
+    fakes: &Fakes,
+    bin: &Path,
+    config: &Path,
+    t: i64,
+    dir: &Path,
+    repeat: u32,
+) -> Result<Idle, String> {
+    let mut cpu = Vec::new();
+    let mut wall = Vec::new();
+    let mut idle = Idle {
+        cpu_median: 0.0,
+        cpu_min: 0.0,
+        wall_median: 0.0,
+        max_rss_kib: 0,
+        ews: 0,
+        ews_bytes: 0,
+        pbx: PbxCounts::default(),
+    };
+    for _ in 0..repeat {
+        fakes.reset_records();
+        let r = once(bin, config, t, dir)?;
+        cpu.push(ms(r.cpu));
+        wall.push(ms(r.wall));
+        idle.max_rss_kib = idle.max_rss_kib.max(r.max_rss_kib);
+        idle.ews = fakes.ews_count();
+        idle.ews_bytes = fakes.ews_bytes.load(Ordering::SeqCst);
+        idle.pbx = fakes.pbx_counts();
+    }
+    idle.cpu_min = cpu.iter().copied().fold(f64::MAX, f64::min);
+    idle.cpu_median = median(&mut cpu);
+    idle.wall_median = median(&mut wall);
+    Ok(idle)
+}
+
+/// `key value` lines as the example ews-parse prints them.
+fn key_values(text: &str) -> Vec<(&str, &str)> {
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect()
+}
+
+/// Runs the musl build of the example ews-parse on the largest EWS response the fake sent:
+/// the product's parse and xmlparser's tokenising on the same bytes, and the parse's
+/// allocations (scaled to `poll_bytes`, the EWS bytes of an idle poll at the default window). The example links the product; ess-sim does not, so it runs as a process.
+fn parse_throughput(fakes: &Fakes, dir: &Path, poll_bytes: usize) -> Vec<Row> {
+    let budget = "product within 2× of tokens-only";
+    let failed = |why: String| vec![row("EWS parse throughput", why, budget, None)];
+    let body = fakes.largest.lock().map(|b| b.clone()).unwrap_or_default();
+    let file = dir.join("largest-response.xml");
+    if let Err(e) = std::fs::write(&file, &body) {
+        return failed(format!("cannot save the response: {e}"));
+    }
+    let example = match product::locate_shipped(["--example", "ews-parse"], "examples/ews-parse") {
+        Ok(p) => p,
+        Err(e) => return failed(e),
+    };
+    let out = match Command::new(&example).arg(&file).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => {
+            return failed(format!(
+                "ews-parse failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ))
+        }
+        Err(e) => return failed(format!("cannot run {}: {e}", example.display())),
+    };
+    let kv = key_values(&out);
+    let get = |k: &str| -> f64 {
+        kv.iter()
+            .find(|(key, _)| *key == k)
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let (parse, tokens, ratio) = (
+        get("parse_mb_s"),
+        get("tokens_mb_s"),
+        get("parse_vs_tokens"),
+    );
+    let per_response = get("allocations");
+    vec![
+        row(
+            format!(
+                "EWS parse: product / xmlparser tokens-only ({:.0} KB response)",
+                get("bytes") / 1e3
+            ),
+            format!("{parse:.0} MB/s / {tokens:.0} MB/s ({ratio:.2}× the time)"),
+            budget,
+            Some(ratio > 0.0 && ratio <= 2.0),
+        ),
+        row(
+            "allocations of one EWS parse (that response)",
+            format!(
+                "{per_response:.0} ({:.0} per poll at the default window, by bytes)",
+                per_response * poll_bytes as f64 / get("bytes").max(1.0)
+            ),
+            "(fewer is better)",
+            None,
+        ),
+    ]
 }
 
 /// The users whose calendars the latency phase replaces: 20 spread over the directory.

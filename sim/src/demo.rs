@@ -389,6 +389,7 @@ fn run(opts: &Options) -> Result<bool, String> {
         lookup: "availability",
         poll_interval_secs: 30,
         directory_refresh_secs: 600,
+        lookahead_hours: None,
         chat: true,
         log_level: "info",
         state_dir: dir.path().join("state"),

@@ -73,6 +73,50 @@ pub fn locate(explicit: Option<&str>) -> Result<PathBuf, String> {
     Ok(built)
 }
 
+/// The target triple of the binary that ships (a static musl build).
+pub const SHIPPED_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// The target directory ess-sim runs from (`target/<profile>/ess-sim`).
+fn target_dir() -> Result<PathBuf, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot tell where ess-sim runs from: {e}"))?;
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .ok_or_else(|| "ess-sim does not run from a Cargo target directory; use --bin PATH".into())
+}
+
+/// Finds an artifact of the static musl release build (`what` is `--bin NAME` or `--example
+/// NAME`, `rel` its path under `target/x86_64-unknown-linux-musl/release/`), building it with
+/// `cargo build --release --target x86_64-unknown-linux-musl` when it is not there yet.
+pub fn locate_shipped(what: [&str; 2], rel: &str) -> Result<PathBuf, String> {
+    let target_dir = target_dir()?;
+    let path = target_dir.join(SHIPPED_TARGET).join("release").join(rel);
+    if path.is_file() {
+        return Ok(path);
+    }
+    let how = format!(
+        "cargo build --release --target {SHIPPED_TARGET} -p exchange-status-sync {} {}",
+        what[0], what[1]
+    );
+    println!("{} not found; building it: {how}", path.display());
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--target", SHIPPED_TARGET])
+        .args(["-p", "exchange-status-sync", what[0], what[1]])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}; run `{how}` yourself or use --bin PATH"))?;
+    if !status.success() || !path.is_file() {
+        return Err(format!(
+            "building {} failed ({status}); run `{how}` yourself (the musl target: `rustup target add {SHIPPED_TARGET}`) or use --bin PATH",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
 /// What a configuration for the fakes varies in.
 #[derive(Clone, Debug)]
 pub struct Setup {
@@ -86,6 +130,8 @@ pub struct Setup {
     /// How often the daemon reads the group and the user list again (the product's default is
     /// 600; the benchmark shortens it so that its memory figures include directory refreshes).
     pub directory_refresh_secs: u64,
+    /// `lookahead_hours`; `None` leaves it out, so that the product's default applies.
+    pub lookahead_hours: Option<u64>,
     pub chat: bool,
     pub log_level: &'static str,
     pub state_dir: PathBuf,
@@ -126,8 +172,7 @@ rpc_method = "{rpc}"
 [sync]
 poll_interval_secs = {poll}
 directory_refresh_secs = {refresh}
-lookahead_hours = 24
-state_dir = "{state}"
+{lookahead}state_dir = "{state}"
 
 [log]
 level = "{level}"
@@ -143,6 +188,9 @@ level = "{level}"
         rpc = ess_sim::starface::DEFAULT_RPC_METHOD,
         poll = s.poll_interval_secs,
         refresh = s.directory_refresh_secs,
+        lookahead = s
+            .lookahead_hours
+            .map_or(String::new(), |h| format!("lookahead_hours = {h}\n")),
         state = s.state_dir.display(),
         level = s.log_level,
     )
@@ -237,6 +285,7 @@ mod tests {
             lookup: "calendar",
             poll_interval_secs: 7,
             directory_refresh_secs: 9,
+            lookahead_hours: Some(24),
             chat: true,
             log_level: "warn",
             state_dir: PathBuf::from("/tmp/x/state"),
@@ -252,6 +301,7 @@ mod tests {
             "lookup = \"calendar\"",
             "poll_interval_secs = 7",
             "directory_refresh_secs = 9",
+            "lookahead_hours = 24",
             "set_presence = true",
             "subject_as_text = true",
             "state_dir = \"/tmp/x/state\"",
@@ -261,6 +311,11 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
+        let default = config_text(&Setup {
+            lookahead_hours: None,
+            ..setup()
+        });
+        assert!(!default.contains("lookahead_hours"), "{default}");
     }
 
     #[test]

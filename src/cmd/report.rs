@@ -1,7 +1,7 @@
 //! A pass's report turned into log lines (or, in a dry run, into planned changes on stdout).
 
 use crate::model::Timestamp;
-use crate::sync::{Report, Reported};
+use crate::sync::{Report, Reported, Topic};
 
 /// Logs what a pass did (or, with `dry_run`, prints the planned changes on stdout), each
 /// problem once. Returns the number of users that could not be handled.
@@ -25,9 +25,9 @@ pub fn log_report(
         log::warn!("{w}");
     }
     for f in &report.failures {
-        let key = f.split(':').next().unwrap_or("");
-        if reported.first(&format!("failure:{key}"), f) {
-            log::error!("{f}");
+        let line = f.to_string();
+        if reported.first(Topic::User(f.email.clone()), &line) {
+            log::error!("{line}");
         }
     }
     report.failures.len()

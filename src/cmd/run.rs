@@ -30,7 +30,7 @@ use crate::pbx::StarfacePbx;
 use crate::rules;
 use crate::starface::Starface;
 use crate::state::{self, State, UserId};
-use crate::sync::{self, Calendar, Member, Pass, Reported};
+use crate::sync::{self, Calendar, Member, Pass, Reported, Topic};
 use crate::time::{wall_clock, wall_clock_precise};
 
 /// The longest back-off after failures (section 7: capped at 15 minutes).
@@ -218,7 +218,7 @@ impl Worker {
     fn starface_failed(&mut self, problem: String, now: Timestamp) {
         let wait = self.starface_backoff.next(None);
         self.starface_retry = now + wait.as_secs() as i64;
-        if self.reported.first("starface", &problem) {
+        if self.reported.first(Topic::Starface, &problem) {
             log::error!("{problem}; retrying in {} s", wait.as_secs());
         }
     }
@@ -231,14 +231,14 @@ impl Worker {
             match self.starface.directory(&self.config.starface.group) {
                 Ok(dir) => {
                     for w in &dir.warnings {
-                        if self.reported.first(&format!("dir:{w}"), w) {
+                        if self.reported.first(Topic::Directory(w.clone()), w) {
                             log::warn!("{w}");
                         }
                     }
                     self.members = calendars::members(&dir);
                     self.directory_refreshed = true;
                     self.directory_due = now + self.config.sync.directory_refresh.as_secs() as i64;
-                    self.reported.clear("starface");
+                    self.reported.clear(&Topic::Starface);
                     self.starface_backoff.reset();
                 }
                 Err(e) => {
@@ -326,13 +326,13 @@ impl Worker {
                 self.calendars_at = Some(now);
                 self.poll_due = now + self.config.sync.poll_interval.as_secs() as i64;
                 self.exchange_backoff.reset();
-                self.reported.clear("exchange");
+                self.reported.clear(&Topic::Exchange);
                 true
             }
             Err(e) => {
                 let wait = self.exchange_backoff.next(e.retry_after);
                 self.poll_due = now + wait.as_secs().max(1) as i64;
-                if self.reported.first("exchange", &e.message) {
+                if self.reported.first(Topic::Exchange, &e.message) {
                     log::error!(
                         "Exchange: {e}; keeping the last calendars, retrying in {} s",
                         wait.as_secs()
@@ -351,7 +351,7 @@ impl Worker {
         match state::save(&self.config.sync.state_dir, &self.state) {
             Ok(()) => self.saved = text,
             Err(e) => {
-                if self.reported.first("state", &e.to_string()) {
+                if self.reported.first(Topic::State, &e.to_string()) {
                     log::error!("{e}");
                 }
             }

@@ -1193,7 +1193,7 @@ impl<'a> Reader<'a> {
     fn sync(&mut self) -> Result<SyncConfig, ConfigError> {
         const T: &str = "sync";
         let poll = self.number(T, "poll_interval_secs", 120, 1, 86_400, "seconds")?;
-        let lookahead = self.number(T, "lookahead_hours", 24, 1, 8_784, "hours")?;
+        let lookahead = self.number(T, "lookahead_hours", 2, 1, 8_784, "hours")?;
         let refresh = self.number(T, "directory_refresh_secs", 600, 1, 604_800, "seconds")?;
         let state_dir = self.non_empty(
             T,

@@ -230,7 +230,7 @@ fn defaults() {
         chat.private_text = "Private appointment"
         chat.rpc_method = "ExchangeStatusSync.setChatPresence"
         sync.poll_interval = 120s
-        sync.lookahead = 86400s
+        sync.lookahead = 7200s
         sync.directory_refresh = 600s
         sync.state_dir = "/var/lib/exchange-status-sync"
         log.level = Info
@@ -1124,7 +1124,7 @@ fn example_file_loads() {
         chat.private_text = "Private appointment"
         chat.rpc_method = "ExchangeStatusSync.setChatPresence"
         sync.poll_interval = 120s
-        sync.lookahead = 86400s
+        sync.lookahead = 7200s
         sync.directory_refresh = 600s
         sync.state_dir = "/var/lib/exchange-status-sync"
         log.level = Info

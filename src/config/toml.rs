@@ -120,6 +120,8 @@ pub fn parse(text: &str) -> Result<Document, TomlError> {
     // Where each key of the current table (or the root) was first set, for duplicate messages.
     let mut seen_keys: BTreeMap<String, usize> = BTreeMap::new();
     let mut seen_tables: BTreeMap<String, usize> = BTreeMap::new();
+    // The root's keys, looked up for every header (a scan of the root per header was quadratic).
+    let mut root_keys: BTreeMap<String, usize> = BTreeMap::new();
     for (index, raw) in text.split('\n').enumerate() {
         let line_no = index + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -143,14 +145,23 @@ pub fn parse(text: &str) -> Result<Document, TomlError> {
                          put all of its keys under one header"
                     )));
                 }
-                if let Some(entry) = doc.root.iter().find(|e| e.key == name) {
+                // Before the first header, the keys seen so far are the root's.
+                let root = if doc.tables.is_empty() {
+                    &seen_keys
+                } else {
+                    &root_keys
+                };
+                if let Some(line) = root.get(&name) {
                     return Err(cur.error(format!(
-                        "[{name}] clashes with the key `{name}` set on line {} before any table",
-                        entry.line
+                        "[{name}] clashes with the key `{name}` set on line {line} before any table"
                     )));
                 }
                 seen_tables.insert(name.clone(), line_no);
-                seen_keys.clear();
+                if doc.tables.is_empty() {
+                    root_keys = std::mem::take(&mut seen_keys);
+                } else {
+                    seen_keys.clear();
+                }
                 doc.tables.push(Table {
                     name,
                     line: line_no,

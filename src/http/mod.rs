@@ -4,6 +4,7 @@
 //! longer than the time-out), and a cap on the body enforced while reading. URLs in errors are
 //! redacted: the XML-RPC URL carries the auth hash in its query.
 
+mod entropy;
 pub mod ntlm;
 mod tls;
 mod wire;
@@ -114,14 +115,42 @@ impl Response {
 /// Why a request got no response.
 #[derive(Debug)]
 pub enum HttpError {
-    BadUrl { url: String, detail: String },
-    Connect { url: String, detail: String },
-    Tls { url: String, detail: String },
-    Timeout { url: String, limit: Duration },
-    TooLarge { url: String, limit: usize },
-    Protocol { url: String, detail: String },
-    Io { url: String, detail: String },
-    CaFile { detail: String },
+    BadUrl {
+        url: String,
+        detail: String,
+    },
+    Connect {
+        url: String,
+        detail: String,
+    },
+    Tls {
+        url: String,
+        detail: String,
+    },
+    /// The kernel's random number generator was not ready in time for a TLS connection.
+    NoEntropy {
+        url: String,
+        waited: Duration,
+    },
+    Timeout {
+        url: String,
+        limit: Duration,
+    },
+    TooLarge {
+        url: String,
+        limit: usize,
+    },
+    Protocol {
+        url: String,
+        detail: String,
+    },
+    Io {
+        url: String,
+        detail: String,
+    },
+    CaFile {
+        detail: String,
+    },
 }
 
 impl HttpError {
@@ -141,6 +170,11 @@ impl fmt::Display for HttpError {
             HttpError::Tls { url, detail } => write!(
                 f,
                 "TLS with {url} failed: {detail} (for an internal CA set exchange.ca_file; for the PBX's own certificate starface.insecure_tls)"
+            ),
+            HttpError::NoEntropy { url, waited } => write!(
+                f,
+                "no TLS with {url} yet: the kernel's random number generator has not been ready for {} s (/dev/random blocks on this kernel: too little entropy; an entropy daemon such as haveged or rng-tools fills it)",
+                waited.as_secs()
             ),
             HttpError::Timeout { url, limit } => write!(f, "{url} did not answer within {}", duration_text(*limit)),
             HttpError::TooLarge { url, limit } => {
@@ -303,6 +337,9 @@ impl HttpClient {
             Err(e) if opts.ca_file.is_some() => return Err(HttpError::CaFile { detail: e }),
             Err(e) => (None, Some(e)),
         };
+        // The first random numbers are drawn now, on a thread of their own, so that an old
+        // kernel short of entropy delays TLS connections only, and says so (see `entropy`).
+        entropy::warm_up();
         Ok(HttpClient {
             opts: opts.clone(),
             cutoff: Cutoff::default(),
@@ -368,6 +405,13 @@ impl HttpClient {
                     url: url.clone(),
                     detail: e.to_string(),
                 })?;
+            // The handshake draws random numbers: wait for the first draw here, where the
+            // deadline and a stop are honoured, rather than inside ring.
+            let end = || self.cutoff.get().map_or(deadline, |c| c.min(deadline));
+            entropy::wait_ready(WAIT_SLICE, end).map_err(|waited| HttpError::NoEntropy {
+                url: url.clone(),
+                waited,
+            })?;
             let conn = rustls::ClientConnection::new(config, name).map_err(|e| HttpError::Tls {
                 url: url.clone(),
                 detail: e.to_string(),

@@ -7,13 +7,14 @@
 //! a bad appointment makes that mailbox's result an error rather than a wrong appointment, while
 //! XML that is not well-formed (truncated, unbalanced, a DTD) fails the whole response.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use super::request::{ERRORS_NS, MESSAGES_NS, SOAP_NS, TYPES_NS};
 use crate::exchange::{MailboxError, MailboxResult};
 use crate::model::{Appointment, ShowAs};
 use crate::time::parse_datetime;
-use crate::xml::{Event, Reader};
+use crate::xml::{Attr, Event, NsId, Reader};
 
 /// The code of per-mailbox errors we raise ourselves for appointments we cannot read.
 pub const BAD_APPOINTMENT: &str = "InvalidAppointment";
@@ -30,6 +31,13 @@ impl Operation {
         match self {
             Operation::GetUserAvailability => "GetUserAvailability",
             Operation::FindItem => "FindItem",
+        }
+    }
+
+    fn response_name(self) -> &'static str {
+        match self {
+            Operation::GetUserAvailability => "GetUserAvailabilityResponse",
+            Operation::FindItem => "FindItemResponse",
         }
     }
 }
@@ -57,9 +65,83 @@ pub enum Parsed {
     Busy(Option<Duration>),
 }
 
-/// Whether a namespace is one whose elements we look at.
-fn known(ns: &str) -> bool {
-    ns == MESSAGES_NS || ns == TYPES_NS || ns == SOAP_NS || ns == ERRORS_NS
+/// The namespaces whose elements we look at, in the order of their `NsId`.
+const KNOWN: &[&str] = &[SOAP_NS, MESSAGES_NS, TYPES_NS, ERRORS_NS];
+
+/// The element names the interpretation looks at. The name of each element is looked up once,
+/// when it starts; everything after compares these values, not strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Name {
+    /// Any other element, and every element outside the namespaces we read.
+    Other,
+    Envelope,
+    Body,
+    Fault,
+    FaultCodeEl,
+    FaultStringEl,
+    Detail,
+    ResponseCodeEl,
+    MessageEl,
+    MessageTextEl,
+    MessageXml,
+    Value,
+    GetUserAvailabilityResponse,
+    FindItemResponse,
+    FreeBusyResponse,
+    FindItemResponseMessage,
+    ResponseMessage,
+    CalendarEventArray,
+    Items,
+    CalendarEvent,
+    CalendarItem,
+    StartTime,
+    EndTime,
+    StartEl,
+    EndEl,
+    BusyType,
+    LegacyFreeBusyStatus,
+    CalendarEventDetails,
+    SubjectEl,
+    IsPrivateEl,
+    SensitivityEl,
+    IsAllDayEvent,
+}
+
+fn name_of(local: &str) -> Name {
+    match local {
+        "Envelope" => Name::Envelope,
+        "Body" => Name::Body,
+        "Fault" => Name::Fault,
+        "faultcode" => Name::FaultCodeEl,
+        "faultstring" => Name::FaultStringEl,
+        "detail" => Name::Detail,
+        "ResponseCode" => Name::ResponseCodeEl,
+        "Message" => Name::MessageEl,
+        "MessageText" => Name::MessageTextEl,
+        "MessageXml" => Name::MessageXml,
+        "Value" => Name::Value,
+        "GetUserAvailabilityResponse" => Name::GetUserAvailabilityResponse,
+        "FindItemResponse" => Name::FindItemResponse,
+        "FreeBusyResponse" => Name::FreeBusyResponse,
+        "FindItemResponseMessage" => Name::FindItemResponseMessage,
+        "ResponseMessage" => Name::ResponseMessage,
+        "CalendarEventArray" => Name::CalendarEventArray,
+        "Items" => Name::Items,
+        "CalendarEvent" => Name::CalendarEvent,
+        "CalendarItem" => Name::CalendarItem,
+        "StartTime" => Name::StartTime,
+        "EndTime" => Name::EndTime,
+        "Start" => Name::StartEl,
+        "End" => Name::EndEl,
+        "BusyType" => Name::BusyType,
+        "LegacyFreeBusyStatus" => Name::LegacyFreeBusyStatus,
+        "CalendarEventDetails" => Name::CalendarEventDetails,
+        "Subject" => Name::SubjectEl,
+        "IsPrivate" => Name::IsPrivateEl,
+        "Sensitivity" => Name::SensitivityEl,
+        "IsAllDayEvent" => Name::IsAllDayEvent,
+        _ => Name::Other,
+    }
 }
 
 /// What the current element's text is collected for.
@@ -79,21 +161,39 @@ enum Field {
     AllDay,
 }
 
+impl Field {
+    fn of_appointment(self) -> bool {
+        matches!(
+            self,
+            Field::Start
+                | Field::End
+                | Field::ShowAs
+                | Field::Subject
+                | Field::IsPrivate
+                | Field::Sensitivity
+                | Field::AllDay
+        )
+    }
+}
+
+/// Text of a field: borrowed from the response unless it had to be decoded or joined.
+type Text<'a> = Cow<'a, str>;
+
 /// One appointment being read.
 #[derive(Default)]
-struct ItemAcc {
-    start: Option<String>,
-    end: Option<String>,
-    show_as: Option<String>,
-    subject: Option<String>,
-    is_private: Option<String>,
-    sensitivity: Option<String>,
-    all_day: Option<String>,
+struct ItemAcc<'a> {
+    start: Option<Text<'a>>,
+    end: Option<Text<'a>>,
+    show_as: Option<Text<'a>>,
+    subject: Option<Text<'a>>,
+    is_private: Option<Text<'a>>,
+    sensitivity: Option<Text<'a>>,
+    all_day: Option<Text<'a>>,
     duplicate: Option<&'static str>,
 }
 
-impl ItemAcc {
-    fn slot(&mut self, field: Field) -> Option<(&mut Option<String>, &'static str)> {
+impl<'a> ItemAcc<'a> {
+    fn slot(&mut self, field: Field) -> Option<(&mut Option<Text<'a>>, &'static str)> {
         Some(match field {
             Field::Start => (&mut self.start, "start"),
             Field::End => (&mut self.end, "end"),
@@ -112,13 +212,13 @@ impl ItemAcc {
         if let Some(what) = self.duplicate {
             return Err(format!("an appointment has its {what} twice"));
         }
-        let time = |text: Option<String>, what: &str| -> Result<i64, String> {
+        let time = |text: Option<&str>, what: &str| -> Result<i64, String> {
             let text = text.ok_or_else(|| format!("an appointment has no {what} time"))?;
-            parse_datetime(&text, 0)
+            parse_datetime(text, 0)
                 .map_err(|e| format!("an appointment has a bad {what} time: {e}"))
         };
-        let start = time(self.start, "start")?;
-        let end = time(self.end, "end")?;
+        let start = time(self.start.as_deref(), "start")?;
+        let end = time(self.end.as_deref(), "end")?;
         if end < start {
             return Err(format!(
                 "an appointment ends before it starts ({} < {})",
@@ -126,8 +226,8 @@ impl ItemAcc {
                 crate::time::format_rfc3339(start)
             ));
         }
-        let flag = |text: Option<String>, what: &str| -> Result<bool, String> {
-            match text.as_deref().map(str::trim) {
+        let flag = |text: Option<&str>, what: &str| -> Result<bool, String> {
+            match text.map(str::trim) {
                 None => Ok(false),
                 Some("true" | "1") => Ok(true),
                 Some("false" | "0") => Ok(false),
@@ -136,8 +236,8 @@ impl ItemAcc {
                 )),
             }
         };
-        let is_private = flag(self.is_private, "IsPrivate")?;
-        let all_day = flag(self.all_day, "IsAllDayEvent")?;
+        let is_private = flag(self.is_private.as_deref(), "IsPrivate")?;
+        let all_day = flag(self.all_day.as_deref(), "IsAllDayEvent")?;
         let sensitive = matches!(
             self.sensitivity.as_deref().map(str::trim),
             Some("Private" | "Confidential")
@@ -154,7 +254,7 @@ impl ItemAcc {
             start,
             end,
             show_as,
-            subject: self.subject,
+            subject: self.subject.map(Cow::into_owned),
             private: is_private || sensitive,
             all_day,
         }))
@@ -163,30 +263,31 @@ impl ItemAcc {
 
 /// One mailbox's part of the response being read.
 #[derive(Default)]
-struct MailboxAcc {
-    class: Option<String>,
-    code: Option<String>,
-    message: Option<String>,
-    back_off: Option<String>,
+struct MailboxAcc<'a> {
+    class: Option<Text<'a>>,
+    code: Option<Text<'a>>,
+    message: Option<Text<'a>>,
+    back_off: Option<Text<'a>>,
     appointments: Vec<Appointment>,
     bad: Option<String>,
 }
 
-impl MailboxAcc {
+impl MailboxAcc<'_> {
     fn finish(self) -> Result<MailboxResult, Option<Duration>> {
-        let code = self.code.unwrap_or_default();
-        if code.trim() == "ErrorServerBusy" {
+        let code = self.code.as_deref().unwrap_or_default().trim();
+        if code == "ErrorServerBusy" {
             return Err(back_off(self.back_off.as_deref()));
         }
-        if self.class.as_deref() == Some("Error") {
-            let code = if code.trim().is_empty() {
-                "Error".to_string()
-            } else {
-                code.trim().to_string()
-            };
+        if self.class.as_deref().map(str::trim) == Some("Error") {
+            let code = if code.is_empty() { "Error" } else { code };
             return Ok(Err(MailboxError {
-                code,
-                message: self.message.unwrap_or_default().trim().to_string(),
+                code: code.to_string(),
+                message: self
+                    .message
+                    .as_deref()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
             }));
         }
         if let Some(why) = self.bad {
@@ -208,278 +309,311 @@ fn back_off(text: Option<&str>) -> Option<Duration> {
     text?.trim().parse::<u64>().ok().map(Duration::from_millis)
 }
 
+/// The names that differ between the two operations.
+struct Names {
+    response: Name,
+    unit: Name,
+    item: Name,
+}
+
+/// Everything read so far.
+struct State<'a> {
+    op: Operation,
+    names: Names,
+    /// The names of the open elements.
+    stack: Vec<Name>,
+    /// How many of the open elements are a `Fault` and a `MessageXml`.
+    in_fault: usize,
+    in_message_xml: usize,
+    results: Vec<MailboxResult>,
+    busy: Option<Option<Duration>>,
+    mailbox: Option<MailboxAcc<'a>>,
+    item: Option<ItemAcc<'a>>,
+    fault: Option<Fault>,
+    fault_code: Text<'a>,
+    /// The field being collected, the depth of its element, and its text so far.
+    capture: Option<(Field, usize)>,
+    text: Option<Text<'a>>,
+    saw_body: bool,
+    saw_response: bool,
+}
+
 /// Reads a response of `op`. `Err` holds why the text is not a usable response.
 pub fn parse(text: &str, op: Operation) -> Result<Parsed, String> {
-    let mut reader = Reader::new(text);
-    // Local names of the open elements; "" for elements outside the known namespaces.
-    let mut stack: Vec<&str> = Vec::new();
-    let mut results: Vec<MailboxResult> = Vec::new();
-    let mut busy: Option<Option<Duration>> = None;
-    let mut mailbox: Option<MailboxAcc> = None;
-    let mut item: Option<ItemAcc> = None;
-    let mut fault: Option<Fault> = None;
-    let mut fault_code = String::new();
-    // The field being collected, the depth of its element, and its text so far.
-    let mut capture: Option<(Field, usize)> = None;
-    let mut buf = String::new();
-    let mut saw_body = false;
-    let mut saw_response = false;
-    let (unit, item_name) = match op {
-        Operation::GetUserAvailability => ("FreeBusyResponse", "CalendarEvent"),
-        Operation::FindItem => ("FindItemResponseMessage", "CalendarItem"),
+    let mut reader = Reader::with_namespaces(text, KNOWN);
+    let names = match op {
+        Operation::GetUserAvailability => Names {
+            response: Name::GetUserAvailabilityResponse,
+            unit: Name::FreeBusyResponse,
+            item: Name::CalendarEvent,
+        },
+        Operation::FindItem => Names {
+            response: Name::FindItemResponse,
+            unit: Name::FindItemResponseMessage,
+            item: Name::CalendarItem,
+        },
     };
-    let response_name = match op {
-        Operation::GetUserAvailability => "GetUserAvailabilityResponse",
-        Operation::FindItem => "FindItemResponse",
+    let mut st = State {
+        op,
+        names,
+        stack: Vec::new(),
+        in_fault: 0,
+        in_message_xml: 0,
+        results: Vec::new(),
+        busy: None,
+        mailbox: None,
+        item: None,
+        fault: None,
+        fault_code: Cow::Borrowed(""),
+        capture: None,
+        text: None,
+        saw_body: false,
+        saw_response: false,
     };
-
     loop {
         let event = reader.next().map_err(|e| e.to_string())?;
         let Some(event) = event else { break };
         match event {
-            Event::Start { ns, local, attrs } => {
-                let parent = stack.last().copied().unwrap_or("");
-                let in_fault = stack.contains(&"Fault");
-                // Exchange writes the fault's own children (faultcode, detail) unqualified.
-                let name = if known(ns) || (in_fault && ns.is_empty()) {
-                    local
-                } else {
-                    ""
-                };
-                if stack.is_empty() && !(ns == SOAP_NS && local == "Envelope") {
-                    return Err(format!("the response is not a SOAP envelope but <{local}>"));
-                }
-                if capture.is_some() {
-                    // Leaf fields hold text only.
-                    return Err(format!("unexpected element <{local}> inside a text field"));
-                }
-                let field = match (parent, name) {
-                    ("Envelope", "Body") => {
-                        saw_body = true;
-                        None
-                    }
-                    ("Body", "Fault") => {
-                        fault = Some(Fault {
-                            code: String::new(),
-                            message: String::new(),
-                            back_off: None,
-                        });
-                        None
-                    }
-                    ("Body", n) if n == response_name => {
-                        saw_response = true;
-                        None
-                    }
-                    ("Fault", "faultcode") => Some(Field::FaultCode),
-                    ("Fault", "faultstring") => Some(Field::FaultString),
-                    ("detail", "ResponseCode") if fault.is_some() => Some(Field::ResponseCode),
-                    ("detail", "Message") if fault.is_some() => Some(Field::MessageText),
-                    (_, "Value")
-                        if (mailbox.is_some() || fault.is_some())
-                            && stack.contains(&"MessageXml")
-                            && attrs
-                                .iter()
-                                .any(|a| a.local == "Name" && a.value == "BackOffMilliseconds") =>
-                    {
-                        Some(Field::BackOff)
-                    }
-                    (_, n) if n == unit && saw_response => {
-                        let mut acc = MailboxAcc::default();
-                        if op == Operation::FindItem {
-                            acc.class = class_of(&attrs);
-                        }
-                        mailbox = Some(acc);
-                        None
-                    }
-                    ("FreeBusyResponse", "ResponseMessage") => {
-                        if let Some(m) = mailbox.as_mut() {
-                            m.class = class_of(&attrs);
-                        }
-                        None
-                    }
-                    ("ResponseMessage" | "FindItemResponseMessage", "ResponseCode")
-                        if mailbox.is_some() =>
-                    {
-                        Some(Field::ResponseCode)
-                    }
-                    ("ResponseMessage" | "FindItemResponseMessage", "MessageText")
-                        if mailbox.is_some() =>
-                    {
-                        Some(Field::MessageText)
-                    }
-                    ("CalendarEventArray" | "Items", n) if n == item_name && mailbox.is_some() => {
-                        item = Some(ItemAcc::default());
-                        None
-                    }
-                    ("CalendarEvent", "StartTime") | ("CalendarItem", "Start") => {
-                        Some(Field::Start)
-                    }
-                    ("CalendarEvent", "EndTime") | ("CalendarItem", "End") => Some(Field::End),
-                    ("CalendarEvent", "BusyType") | ("CalendarItem", "LegacyFreeBusyStatus") => {
-                        Some(Field::ShowAs)
-                    }
-                    ("CalendarEventDetails", "Subject") | ("CalendarItem", "Subject") => {
-                        Some(Field::Subject)
-                    }
-                    ("CalendarEventDetails", "IsPrivate") => Some(Field::IsPrivate),
-                    ("CalendarItem", "Sensitivity") => Some(Field::Sensitivity),
-                    ("CalendarItem", "IsAllDayEvent") => Some(Field::AllDay),
-                    _ => None,
-                };
-                let field = field.filter(|f| {
-                    // Appointment fields only count inside an appointment we are reading.
-                    item.is_some()
-                        || !matches!(
-                            f,
-                            Field::Start
-                                | Field::End
-                                | Field::ShowAs
-                                | Field::Subject
-                                | Field::IsPrivate
-                                | Field::Sensitivity
-                                | Field::AllDay
-                        )
-                });
-                stack.push(name);
-                if let Some(f) = field {
-                    capture = Some((f, stack.len()));
-                    buf.clear();
-                }
-            }
+            Event::Start { ns, id, local } => st.start(ns, id, local, reader.attrs())?,
             Event::Text(t) => {
-                if let Some((_, depth)) = capture {
-                    if depth == stack.len() {
-                        buf.push_str(&t);
+                if let Some((_, depth)) = st.capture {
+                    if depth == st.stack.len() {
+                        st.text = Some(match st.text.take() {
+                            None => t,
+                            Some(before) => Cow::Owned(before.into_owned() + &t),
+                        });
                     }
                 }
             }
-            Event::End { .. } => {
-                let depth = stack.len();
-                let name = stack.pop().unwrap_or("");
-                if let Some((field, at)) = capture {
-                    if at == depth {
-                        capture = None;
-                        let text = std::mem::take(&mut buf);
-                        store(
-                            field,
-                            text,
-                            &mut item,
-                            &mut mailbox,
-                            &mut fault,
-                            &mut fault_code,
-                        );
-                    }
-                }
-                if name == item_name
-                    && stack
-                        .last()
-                        .is_some_and(|p| *p == "CalendarEventArray" || *p == "Items")
-                {
-                    if let (Some(acc), Some(m)) = (item.take(), mailbox.as_mut()) {
-                        match acc.finish() {
-                            Ok(Some(a)) => m.appointments.push(a),
-                            Ok(None) => {}
-                            Err(why) => {
-                                m.bad.get_or_insert(why);
-                            }
-                        }
-                    }
-                }
-                if name == unit {
-                    if let Some(acc) = mailbox.take() {
-                        match acc.finish() {
-                            Ok(r) => results.push(r),
-                            Err(wait) => {
-                                busy = Some(wait.or(busy.flatten()));
-                                results.push(Ok(Vec::new()));
-                            }
-                        }
-                    }
-                }
-            }
+            Event::End { .. } => st.end(),
         }
     }
-
-    if !saw_body {
-        return Err("the SOAP envelope has no Body".to_string());
-    }
-    if let Some(mut f) = fault {
-        if f.code.is_empty() {
-            f.code = fault_code
-                .rsplit(':')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string();
-        }
-        return Ok(Parsed::Fault(f));
-    }
-    if let Some(wait) = busy {
-        return Ok(Parsed::Busy(wait));
-    }
-    if !saw_response {
-        return Err(format!("the SOAP body holds no {response_name}"));
-    }
-    Ok(Parsed::Mailboxes(results))
+    st.finish()
 }
 
-fn class_of(attrs: &[crate::xml::Attr<'_>]) -> Option<String> {
+impl<'a> State<'a> {
+    fn start(&mut self, ns: &str, id: NsId, local: &str, attrs: &[Attr<'a>]) -> Result<(), String> {
+        let parent = self.stack.last().copied();
+        // Exchange writes the fault's own children (faultcode, detail) unqualified.
+        let name = if id.is_some() || (self.in_fault > 0 && ns.is_empty()) {
+            name_of(local)
+        } else {
+            Name::Other
+        };
+        if parent.is_none() && !(id == Some(0) && local == "Envelope") {
+            return Err(format!("the response is not a SOAP envelope but <{local}>"));
+        }
+        if self.capture.is_some() {
+            // Leaf fields hold text only.
+            return Err(format!("unexpected element <{local}> inside a text field"));
+        }
+        let parent = parent.unwrap_or(Name::Other);
+        let names = &self.names;
+        let in_mailbox = self.mailbox.is_some();
+        use Name as N;
+        let field = match (parent, name) {
+            (N::Envelope, N::Body) => {
+                self.saw_body = true;
+                None
+            }
+            (N::Body, N::Fault) => {
+                self.fault = Some(Fault {
+                    code: String::new(),
+                    message: String::new(),
+                    back_off: None,
+                });
+                None
+            }
+            (N::Body, n) if n == names.response => {
+                self.saw_response = true;
+                None
+            }
+            (N::Fault, N::FaultCodeEl) => Some(Field::FaultCode),
+            (N::Fault, N::FaultStringEl) => Some(Field::FaultString),
+            (N::Detail, N::ResponseCodeEl) if self.fault.is_some() => Some(Field::ResponseCode),
+            (N::Detail, N::MessageEl) if self.fault.is_some() => Some(Field::MessageText),
+            (_, N::Value)
+                if (in_mailbox || self.fault.is_some())
+                    && self.in_message_xml > 0
+                    && attrs
+                        .iter()
+                        .any(|a| a.local == "Name" && a.value == "BackOffMilliseconds") =>
+            {
+                Some(Field::BackOff)
+            }
+            (_, n) if n == names.unit && self.saw_response => {
+                let mut acc = MailboxAcc::default();
+                if self.op == Operation::FindItem {
+                    acc.class = class_of(attrs);
+                }
+                self.mailbox = Some(acc);
+                None
+            }
+            (N::FreeBusyResponse, N::ResponseMessage) => {
+                if let Some(m) = self.mailbox.as_mut() {
+                    m.class = class_of(attrs);
+                }
+                None
+            }
+            (N::ResponseMessage | N::FindItemResponseMessage, N::ResponseCodeEl) if in_mailbox => {
+                Some(Field::ResponseCode)
+            }
+            (N::ResponseMessage | N::FindItemResponseMessage, N::MessageTextEl) if in_mailbox => {
+                Some(Field::MessageText)
+            }
+            (N::CalendarEventArray | N::Items, n) if n == names.item && in_mailbox => {
+                self.item = Some(ItemAcc::default());
+                None
+            }
+            (N::CalendarEvent, N::StartTime) | (N::CalendarItem, N::StartEl) => Some(Field::Start),
+            (N::CalendarEvent, N::EndTime) | (N::CalendarItem, N::EndEl) => Some(Field::End),
+            (N::CalendarEvent, N::BusyType) | (N::CalendarItem, N::LegacyFreeBusyStatus) => {
+                Some(Field::ShowAs)
+            }
+            (N::CalendarEventDetails | N::CalendarItem, N::SubjectEl) => Some(Field::Subject),
+            (N::CalendarEventDetails, N::IsPrivateEl) => Some(Field::IsPrivate),
+            (N::CalendarItem, N::SensitivityEl) => Some(Field::Sensitivity),
+            (N::CalendarItem, N::IsAllDayEvent) => Some(Field::AllDay),
+            _ => None,
+        };
+        // Appointment fields only count inside an appointment we are reading.
+        let field = field.filter(|f| self.item.is_some() || !f.of_appointment());
+        self.stack.push(name);
+        match name {
+            N::Fault => self.in_fault += 1,
+            N::MessageXml => self.in_message_xml += 1,
+            _ => {}
+        }
+        if let Some(f) = field {
+            self.capture = Some((f, self.stack.len()));
+            self.text = None;
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) {
+        let depth = self.stack.len();
+        let name = self.stack.pop().unwrap_or(Name::Other);
+        match name {
+            Name::Fault => self.in_fault = self.in_fault.saturating_sub(1),
+            Name::MessageXml => self.in_message_xml = self.in_message_xml.saturating_sub(1),
+            _ => {}
+        }
+        if let Some((field, at)) = self.capture {
+            if at == depth {
+                self.capture = None;
+                let text = self.text.take().unwrap_or_default();
+                self.store(field, text);
+            }
+        }
+        if name == self.names.item
+            && matches!(
+                self.stack.last(),
+                Some(Name::CalendarEventArray | Name::Items)
+            )
+        {
+            if let (Some(acc), Some(m)) = (self.item.take(), self.mailbox.as_mut()) {
+                match acc.finish() {
+                    Ok(Some(a)) => m.appointments.push(a),
+                    Ok(None) => {}
+                    Err(why) => {
+                        m.bad.get_or_insert(why);
+                    }
+                }
+            }
+        }
+        if name == self.names.unit {
+            if let Some(acc) = self.mailbox.take() {
+                match acc.finish() {
+                    Ok(r) => self.results.push(r),
+                    Err(wait) => {
+                        self.busy = Some(wait.or(self.busy.flatten()));
+                        self.results.push(Ok(Vec::new()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn store(&mut self, field: Field, text: Text<'a>) {
+        match field {
+            Field::FaultCode => self.fault_code = text,
+            Field::FaultString => {
+                if let Some(f) = self.fault.as_mut() {
+                    if f.message.is_empty() {
+                        f.message = text.trim().to_string();
+                    }
+                }
+            }
+            Field::ResponseCode | Field::MessageText | Field::BackOff => {
+                if let Some(m) = self.mailbox.as_mut() {
+                    match field {
+                        Field::ResponseCode => m.code = Some(text),
+                        Field::MessageText => m.message = Some(text),
+                        _ => m.back_off = Some(text),
+                    }
+                } else if let Some(f) = self.fault.as_mut() {
+                    match field {
+                        Field::ResponseCode => f.code = text.trim().to_string(),
+                        // The detail's message is the same sentence as faultstring, but it is
+                        // the one Exchange fills in when it localises faultstring.
+                        Field::MessageText => f.message = text.trim().to_string(),
+                        _ => f.back_off = back_off(Some(&text)),
+                    }
+                }
+            }
+            _ => {
+                if let Some(acc) = self.item.as_mut() {
+                    let duplicate = match acc.slot(field) {
+                        Some((slot, what)) if slot.is_some() => Some(what),
+                        Some((slot, _)) => {
+                            *slot = Some(text);
+                            None
+                        }
+                        None => None,
+                    };
+                    if let Some(what) = duplicate {
+                        acc.duplicate.get_or_insert(what);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Result<Parsed, String> {
+        if !self.saw_body {
+            return Err("the SOAP envelope has no Body".to_string());
+        }
+        if let Some(mut f) = self.fault {
+            if f.code.is_empty() {
+                f.code = self
+                    .fault_code
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+            }
+            return Ok(Parsed::Fault(f));
+        }
+        if let Some(wait) = self.busy {
+            return Ok(Parsed::Busy(wait));
+        }
+        if !self.saw_response {
+            return Err(format!(
+                "the SOAP body holds no {}",
+                self.op.response_name()
+            ));
+        }
+        Ok(Parsed::Mailboxes(self.results))
+    }
+}
+
+fn class_of<'a>(attrs: &[Attr<'a>]) -> Option<Text<'a>> {
     attrs
         .iter()
         .find(|a| a.local == "ResponseClass" && a.ns.is_empty())
-        .map(|a| a.value.trim().to_string())
-}
-
-fn store(
-    field: Field,
-    text: String,
-    item: &mut Option<ItemAcc>,
-    mailbox: &mut Option<MailboxAcc>,
-    fault: &mut Option<Fault>,
-    fault_code: &mut String,
-) {
-    match field {
-        Field::FaultCode => *fault_code = text,
-        Field::FaultString => {
-            if let Some(f) = fault.as_mut() {
-                if f.message.is_empty() {
-                    f.message = text.trim().to_string();
-                }
-            }
-        }
-        Field::ResponseCode | Field::MessageText | Field::BackOff => {
-            if let Some(m) = mailbox.as_mut() {
-                match field {
-                    Field::ResponseCode => m.code = Some(text),
-                    Field::MessageText => m.message = Some(text),
-                    _ => m.back_off = Some(text),
-                }
-            } else if let Some(f) = fault.as_mut() {
-                match field {
-                    Field::ResponseCode => f.code = text.trim().to_string(),
-                    // The detail's message is the same sentence as faultstring, but it is the
-                    // one Exchange fills in when it localises faultstring.
-                    Field::MessageText => f.message = text.trim().to_string(),
-                    _ => f.back_off = back_off(Some(&text)),
-                }
-            }
-        }
-        _ => {
-            if let Some(acc) = item.as_mut() {
-                let duplicate = match acc.slot(field) {
-                    Some((slot, what)) if slot.is_some() => Some(what),
-                    Some((slot, _)) => {
-                        *slot = Some(text);
-                        None
-                    }
-                    None => None,
-                };
-                if let Some(what) = duplicate {
-                    acc.duplicate.get_or_insert(what);
-                }
-            }
-        }
-    }
+        .map(|a| a.value.clone())
 }
 
 #[cfg(test)]
