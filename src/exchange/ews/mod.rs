@@ -14,6 +14,7 @@
 //! server.
 
 pub mod error;
+pub mod ntlm;
 pub mod request;
 pub mod response;
 

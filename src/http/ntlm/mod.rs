@@ -84,6 +84,10 @@ pub enum NtlmError {
     NameTooLong,
     /// A certificate whose signature algorithm could not be read for channel binding.
     BadCertificate(&'static str),
+    /// A 401 to NEGOTIATE without a challenge in the scheme that was used.
+    NoChallenge(&'static str),
+    /// The challenge in `WWW-Authenticate` is not base64.
+    NotBase64,
 }
 
 impl fmt::Display for NtlmError {
@@ -128,6 +132,12 @@ impl fmt::Display for NtlmError {
                 f,
                 "cannot compute the channel binding from the server's certificate: {why}"
             ),
+            NtlmError::NoChallenge(scheme) => write!(
+                f,
+                "the server answered the NTLM NEGOTIATE without a challenge \
+                 (no \"WWW-Authenticate: {scheme} ...\")"
+            ),
+            NtlmError::NotBase64 => write!(f, "the server's NTLM challenge is not base64"),
         }
     }
 }
