@@ -154,7 +154,8 @@ mod tests {
     fn challenges() {
         let b64 = base64::engine::general_purpose::STANDARD.encode(b"NTLMSSP\0x");
         let with = format!("NTLM {b64}");
-        let cases: [(&[&str], &'static str, Result<Vec<u8>, NtlmError>); 5] = [
+        type Case<'a> = (&'a [&'a str], &'static str, Result<Vec<u8>, NtlmError>);
+        let cases: [Case; 5] = [
             (&[with.as_str()], "NTLM", Ok(b"NTLMSSP\0x".to_vec())),
             (
                 &["Negotiate", with.as_str()],
