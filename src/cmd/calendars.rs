@@ -54,6 +54,5 @@ pub fn calendars_around(
     t: Timestamp,
 ) -> Result<HashMap<String, Calendar>, Failure> {
     let window = window(t, config.sync.lookahead.as_secs());
-    read_calendars(source, members, window, &mut BoundedWait::for_once())
-        .map_err(|e| Failure::Runtime(format!("Exchange: {e}")))
+    read_calendars(source, members, window, &mut BoundedWait::for_once()).map_err(Failure::Exchange)
 }

@@ -74,16 +74,12 @@ pub fn run(config: &Config) -> Result<(), Failure> {
 
 fn check(config: &Config, services: &mut Services) -> Result<(), Failure> {
     let starface = &mut services.starface;
-    starface
-        .login()
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    starface.login()?;
     println!(
         "STARFACE: logged in to {} as {}",
         config.starface.url, config.starface.login
     );
-    let directory = starface
-        .directory(&config.starface.group)
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let directory = starface.directory(&config.starface.group)?;
     println!(
         "STARFACE: group '{}' has {} member(s) with an e-mail address",
         config.starface.group,
@@ -94,9 +90,7 @@ fn check(config: &Config, services: &mut Services) -> Result<(), Failure> {
     }
     let members = calendars::members(&directory);
     let calendars = calendars_around(config, services.source.as_mut(), &members, wall_clock())?;
-    let numbers = starface
-        .numbers()
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let numbers = starface.numbers()?;
     let internal = config.actions.forward_internal_calls;
     let mut rows = Vec::new();
     for user in &directory.users {
@@ -153,10 +147,7 @@ fn check(config: &Config, services: &mut Services) -> Result<(), Failure> {
         println!("OK: everything is usable");
         Ok(())
     } else {
-        Err(Failure::Runtime(format!(
-            "check failed: {}",
-            problems.join("; ")
-        )))
+        Err(Failure::Check(problems))
     }
 }
 

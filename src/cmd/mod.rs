@@ -51,7 +51,7 @@ pub fn main(args: &[String]) -> i32 {
                 Failure::Usage(_) | Failure::Config(_) => {
                     eprintln!("exchange-status-sync: {failure}")
                 }
-                Failure::Runtime(m) => log::error!("{m}"),
+                _ => log::error!("{failure}"),
             }
             failure.exit_code()
         }

@@ -31,12 +31,8 @@ fn pass(
     dry_run: bool,
 ) -> Result<(), Failure> {
     let starface = &mut services.starface;
-    starface
-        .login()
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    let directory = starface
-        .directory(&config.starface.group)
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    starface.login()?;
+    let directory = starface.directory(&config.starface.group)?;
     for w in &directory.warnings {
         log::warn!("{w}");
     }
@@ -44,13 +40,9 @@ fn pass(
     let calendars = calendars_around(config, services.source.as_mut(), &members, t)?;
     // A dry run writes nothing anywhere, not even to move a corrupt state file aside.
     let (mut state, corrupt) = if dry_run {
-        match state::load_readonly(&config.sync.state_dir) {
-            Ok(r) => r,
-            Err(e) => return Err(Failure::Runtime(e.to_string())),
-        }
+        state::load_readonly(&config.sync.state_dir)?
     } else {
-        state::load(&config.sync.state_dir, wall_clock())
-            .map_err(|e| Failure::Runtime(e.to_string()))?
+        state::load(&config.sync.state_dir, wall_clock())?
     };
     if let Some(e) = corrupt {
         log::error!("{e}");
@@ -71,12 +63,10 @@ fn pass(
     };
     let failed = log_report(&report, t, dry_run, &mut reported);
     if !dry_run {
-        state::save(&config.sync.state_dir, &state).map_err(|e| Failure::Runtime(e.to_string()))?;
+        state::save(&config.sync.state_dir, &state)?;
     }
     if failed > 0 {
-        return Err(Failure::Runtime(format!(
-            "{failed} user(s) could not be handled; see the errors above"
-        )));
+        return Err(Failure::Users { failed });
     }
     Ok(())
 }

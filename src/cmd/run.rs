@@ -166,8 +166,7 @@ impl Worker {
     fn new(config: Config, stop: Stop) -> Result<Worker, Failure> {
         let Services { starface, source } =
             Services::new(&config, &stop.cutoff).map_err(Failure::Config)?;
-        let (state, corrupt) = state::load(&config.sync.state_dir, wall_clock())
-            .map_err(|e| Failure::Runtime(e.to_string()))?;
+        let (state, corrupt) = state::load(&config.sync.state_dir, wall_clock())?;
         if let Some(e) = corrupt {
             log::error!("{e}");
         }
@@ -473,8 +472,8 @@ async fn finish_or_abandon<T>(
 }
 
 pub fn run(config_path: &Path, config: Config) -> Result<(), Failure> {
-    let mut signals = Signals::new([Signal::Term, Signal::Int, Signal::Hup])
-        .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
+    let mut signals =
+        Signals::new([Signal::Term, Signal::Int, Signal::Hup]).map_err(Failure::Signals)?;
     let stop = Stop::default();
     let mut worker = Worker::new(config, stop.clone())?;
     log::info!(
