@@ -7,7 +7,8 @@
 //! bench's density). It prints one `key value` line per figure; nothing is asserted, because
 //! timings depend on the machine. `ess-sim bench` runs the musl build of this example
 //! (`cargo build --release --target x86_64-unknown-linux-musl --example ews-parse`) so that the
-//! figures are those of the binary that ships.
+//! figures are those of the binary that ships. `ews-parse [FILE] --profile N` only parses N
+//! times, for a profiler (`perf record`) to see the product's parse alone.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -109,8 +110,14 @@ fn fastest(mut f: impl FnMut()) -> Duration {
 }
 
 fn main() {
-    let text = match std::env::args().nth(1) {
-        Some(path) => match std::fs::read_to_string(&path) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let profile = args
+        .iter()
+        .position(|a| a == "--profile")
+        .map(|i| args.get(i + 1).and_then(|n| n.parse().ok()).unwrap_or(1000));
+    let file = args.first().filter(|a| !a.starts_with("--"));
+    let text = match file {
+        Some(path) => match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("cannot read {path}: {e}");
@@ -120,6 +127,14 @@ fn main() {
         None => generated(),
     };
     let mb = text.len() as f64 / 1e6;
+    if let Some(runs) = profile {
+        let mut ok = 0;
+        for _ in 0..runs {
+            ok += usize::from(parse(&text, Operation::GetUserAvailability).is_ok());
+        }
+        println!("parsed {ok} of {runs}");
+        return;
+    }
 
     let mut appointments = 0;
     let mut mailboxes = 0;

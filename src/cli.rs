@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md section 3): arguments → a command. Running the command and
+//! The command line (`docs/contract.md`, section 3): arguments → a command. Running the command and
 //! mapping its failure to an exit code is `cmd`'s job.
 
 use std::path::PathBuf;

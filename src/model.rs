@@ -9,8 +9,8 @@ pub type Timestamp = i64;
 /// Exchange's "show as" of an appointment. NoData and unknown values never get this far: the
 /// parsers drop such appointments.
 ///
-/// The declaration order is the dominance order of DESIGN.md section 5 (lowest first), so
-/// `Ord` picks the dominant appointment directly.
+/// The declaration order is the dominance order of `docs/contract.md`, section 5.5 (lowest first),
+/// so `Ord` picks the dominant appointment directly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ShowAs {
     Free,
@@ -53,7 +53,7 @@ pub struct Window {
     pub end: Timestamp,
 }
 
-/// A STARFACE chat presence we set (DESIGN.md section 5).
+/// A STARFACE chat presence we set (`docs/contract.md`, section 5.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Presence {
     Available,
@@ -78,5 +78,31 @@ impl Presence {
             "EXTENDED_AWAY" => Some(Presence::ExtendedAway),
             _ => None,
         }
+    }
+}
+
+/// The STARFACE user id.
+pub type UserId = i64;
+
+/// One ALWAYS redirect on one of a user's own numbers, as the core sees it: what a pass reads
+/// from the PBX and what the reconcile decides over. (The PBX object itself, which is written
+/// back whole, is `starface::Forwarding`.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    pub id: String,
+    /// The number whose calls are redirected, as the PBX wrote it.
+    pub number: String,
+    /// Whether that number is one of the user's internal numbers.
+    pub internal: bool,
+    pub enabled: bool,
+    pub has_destination: bool,
+}
+
+/// `on` or `off`, as log lines and messages write a switch.
+pub fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
     }
 }

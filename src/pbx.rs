@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 
 use crate::model::Presence;
+use crate::model::Redirect;
 use crate::starface::{
     Forwarding, NumberIndex, NumberKind, PhoneConfig, Starface, StarfaceError, UserId,
 };
-use crate::sync::{Pbx, PbxError, Redirect};
+use crate::sync::{Pbx, PbxError};
 
 /// A pass's view of the PBX. Create one per pass.
 pub struct StarfacePbx<'a> {

@@ -1,11 +1,12 @@
-//! Ownership (DESIGN.md section 5): the desired state × what we applied (the state file) × what
-//! the PBX has → the writes to make and the new records. Pure: the caller reads the PBX only
-//! when a function here says it needs to, and stores a new record only once its write worked.
+//! Ownership (`docs/contract.md`, sections 5.7 to 5.10): the desired state × what we applied (the
+//! state file) × what the PBX has → the writes to make and the new records. Pure: the caller reads
+//! the PBX only when a function here says it needs to, and stores a new record only once its write
+//! worked.
 
 use std::collections::BTreeMap;
 
 use crate::config::ChatConfig;
-use crate::model::{Presence, Timestamp};
+use crate::model::{Presence, Redirect, Timestamp};
 use crate::rules::{Desired, Switch};
 
 /// What we know about one on/off feature of one user (DND, or one redirect).
@@ -103,18 +104,6 @@ pub fn reconcile_switch(
     }
 }
 
-/// One redirect as the reconcile sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RedirectView {
-    pub id: String,
-    pub number: String,
-    pub enabled: bool,
-    pub has_destination: bool,
-    /// Whether the configuration forwards this redirect (external numbers; internal ones with
-    /// `forward_internal_calls`).
-    pub target: bool,
-}
-
 /// The decision for one redirect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedirectPlan {
@@ -158,13 +147,16 @@ pub fn records_without_read(
         .collect()
 }
 
-/// Decides every redirect of a user, given the redirects just read. Redirects that are not
-/// targets are only ever switched off, and only when ours. Records of redirects that no longer
+/// Decides every redirect of a user, given the redirects just read. The targets are the
+/// redirects of external numbers, and of internal ones with `forward_internal` (the
+/// configuration's `forward_internal_calls`). Redirects that are not targets are only ever
+/// switched off, and only when ours. Records of redirects that no longer
 /// exist are dropped (the caller rebuilds the map from the plans).
 pub fn reconcile_forward(
     want: &Switch,
     records: &BTreeMap<String, SwitchRecord>,
-    redirects: &[RedirectView],
+    redirects: &[Redirect],
+    forward_internal: bool,
 ) -> ForwardPlan {
     let off = Switch {
         on: false,
@@ -175,10 +167,11 @@ pub fn reconcile_forward(
     let mut plan = ForwardPlan::default();
     for r in redirects {
         let rec = records.get(&r.id).cloned().unwrap_or_default();
-        if !r.target && !rec.ours {
+        let target = !r.internal || forward_internal;
+        if !target && !rec.ours {
             continue;
         }
-        let w = if r.target { want } else { &off };
+        let w = if target { want } else { &off };
         let Ok(mut p) = reconcile_switch(w, &rec, Some(r.enabled)) else {
             continue;
         };
@@ -432,13 +425,15 @@ mod tests {
         }
     }
 
-    fn redirect(id: &str, enabled: bool, has_destination: bool, target: bool) -> RedirectView {
-        RedirectView {
+    /// A redirect that is a target (external) or not (internal, without
+    /// `forward_internal_calls`).
+    fn redirect(id: &str, enabled: bool, has_destination: bool, target: bool) -> Redirect {
+        Redirect {
             id: id.into(),
             number: format!("n{id}"),
+            internal: !target,
             enabled,
             has_destination,
-            target,
         }
     }
 
@@ -453,7 +448,7 @@ mod tests {
             redirect("3", false, false, true),
             redirect("4", false, true, false),
         ];
-        let plan = reconcile_forward(&on(100, 0), &recs, &rs);
+        let plan = reconcile_forward(&on(100, 0), &recs, &rs, false);
         let got: Vec<(&str, Option<bool>, SwitchRecord)> = plan
             .redirects
             .iter()
@@ -486,7 +481,7 @@ mod tests {
             redirect("1", true, true, true),
             redirect("2", true, true, true),
         ];
-        let plan = reconcile_forward(&off(), &recs, &rs);
+        let plan = reconcile_forward(&off(), &recs, &rs, false);
         let got: Vec<(&str, Option<bool>)> = plan
             .redirects
             .iter()
@@ -498,6 +493,7 @@ mod tests {
             &on(100, 0),
             &BTreeMap::new(),
             &[redirect("9", false, true, false)],
+            false,
         );
         assert_eq!(plan.redirects.len(), 1);
         assert_eq!(
@@ -514,8 +510,22 @@ mod tests {
         assert!(forward_needs_read(&on(300, 200), &only));
         // A redirect of ours that is no longer a target (config changed) is switched off.
         let recs: BTreeMap<_, _> = [("4".to_string(), OURS)].into();
-        let plan = reconcile_forward(&on(100, 0), &recs, &[redirect("4", true, true, false)]);
+        let plan = reconcile_forward(
+            &on(100, 0),
+            &recs,
+            &[redirect("4", true, true, false)],
+            false,
+        );
         assert_eq!(plan.redirects[0].write, Some(false));
+        // With forward_internal_calls the internal redirect is a target: it stays on, ours.
+        let plan = reconcile_forward(
+            &on(100, 0),
+            &recs,
+            &[redirect("4", true, true, false)],
+            true,
+        );
+        assert_eq!(plan.redirects[0].write, None);
+        assert!(plan.redirects[0].record.ours);
     }
 
     fn desired(presence: Presence, text: &str) -> Desired {

@@ -1,5 +1,5 @@
-//! The behaviour rules of DESIGN.md section 5: appointments at time `t` → the desired state of
-//! one user. Pure: no I/O, no clock; time is a parameter.
+//! The behaviour rules of `docs/contract.md`, section 5: appointments at time `t` → the desired
+//! state of one user. Pure: no I/O, no clock; time is a parameter.
 
 use crate::config::{Action, Actions, ChatConfig};
 use crate::model::{Appointment, Presence, ShowAs, Timestamp};

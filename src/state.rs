@@ -15,8 +15,7 @@ use crate::model::{Presence, Timestamp};
 use crate::reconcile::{ChatRecord, SwitchRecord};
 use crate::time;
 
-/// The STARFACE user id.
-pub type UserId = i64;
+pub use crate::model::UserId;
 
 const VERSION: i64 = 1;
 

@@ -9,10 +9,10 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Config;
-use crate::model::{Appointment, Presence, Timestamp};
-use crate::reconcile::{self, ChatRecord, RedirectView, SwitchRecord};
+use crate::model::{on_off, Appointment, Presence, Redirect, Timestamp, UserId};
+use crate::reconcile::{self, ChatRecord, SwitchRecord};
 use crate::rules::{self, Cause, Switch};
-use crate::state::{State, UserId, UserRecord};
+use crate::state::{State, UserRecord};
 use crate::time;
 
 /// A PBX failure as the pass sees it.
@@ -27,16 +27,6 @@ impl fmt::Display for PbxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
-}
-
-/// One ALWAYS redirect on one of the user's own numbers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Redirect {
-    pub id: String,
-    pub number: String,
-    pub internal: bool,
-    pub enabled: bool,
-    pub has_destination: bool,
 }
 
 /// What a pass needs from the PBX.
@@ -237,10 +227,6 @@ pub struct Pass<'a> {
     pub stop: Option<&'a AtomicBool>,
 }
 
-fn on_off(b: bool) -> String {
-    if b { "on" } else { "off" }.to_string()
-}
-
 /// Runs one pass over all members (and over users we still own something of who left the
 /// group: their features go back as after their last appointment).
 pub fn run_pass(
@@ -396,8 +382,8 @@ impl UserPass<'_, '_> {
             self.report.changes.push(Change {
                 email: self.email.to_string(),
                 feature: Feature::Dnd,
-                from: on_off(!on),
-                to: on_off(on),
+                from: on_off(!on).to_string(),
+                to: on_off(on).to_string(),
                 cause,
             });
         }
@@ -423,17 +409,7 @@ impl UserPass<'_, '_> {
             Err(e) => return self.fail("reading the redirects", e),
         };
         let internal = self.config.actions.forward_internal_calls;
-        let views: Vec<RedirectView> = redirects
-            .iter()
-            .map(|r| RedirectView {
-                id: r.id.clone(),
-                number: r.number.clone(),
-                enabled: r.enabled,
-                has_destination: r.has_destination,
-                target: !r.internal || internal,
-            })
-            .collect();
-        let plan = reconcile::reconcile_forward(want, recs, &views);
+        let plan = reconcile::reconcile_forward(want, recs, &redirects, internal);
         if !plan.missing_destination.is_empty() {
             let msg = format!(
                 "{}: call forwarding wanted, but the \"always\" redirect of {} has no destination; set one in STARFACE",
@@ -483,8 +459,8 @@ impl UserPass<'_, '_> {
                     self.report.changes.push(Change {
                         email: self.email.to_string(),
                         feature: Feature::Forward(p.number.clone()),
-                        from: on_off(!on),
-                        to: on_off(on),
+                        from: on_off(!on).to_string(),
+                        to: on_off(on).to_string(),
                         cause,
                     });
                 }

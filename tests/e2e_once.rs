@@ -1,6 +1,7 @@
 //! End to end through `once --at`: the real binary against the fakes over real HTTP, for every
-//! behaviour rule of DESIGN.md section 5, ownership across processes, the state file, and the
-//! failures of section 9. Each scenario runs with EWS (both lookups) and with Graph (`every_backend!` at the end).
+//! behaviour rule of `docs/contract.md`, section 5, ownership across processes, the state file, and
+//! the failures of section 9. Each scenario runs with EWS (both lookups) and with Graph
+//! (`every_backend!` at the end).
 
 mod common;
 

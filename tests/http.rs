@@ -237,13 +237,107 @@ fn a_cutoff_ends_requests_in_flight() {
     let started = Instant::now();
     let err = client.send(&Request::new("GET", server.url())).unwrap_err();
     setter.join().unwrap();
-    assert!(matches!(err, HttpError::Timeout { .. }), "{err}");
+    assert!(matches!(err, HttpError::Stopped { .. }), "{err}");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
+    assert!(err.to_string().contains("stopped"), "{err}");
     // Once passed, the cutoff ends new requests at once.
     let err = client.send(&Request::new("GET", server.url())).unwrap_err();
-    assert!(matches!(err, HttpError::Timeout { .. }), "{err}");
+    assert!(matches!(err, HttpError::Stopped { .. }), "{err}");
+}
+
+/// The EWS source against a server that answers 401 with the given `WWW-Authenticate` fields
+/// (or a redirect): the error text names what the server offers and what to set.
+fn ews_error(reply: HttpReply) -> String {
+    use ess::config::{Backend, EwsAuth, ExchangeConfig, Lookup, Secret};
+    use ess::exchange::ews::EwsSource;
+    use ess::exchange::{CalendarSource, NoWait};
+    let server = Server::start(move |_| reply.clone()).unwrap();
+    let cfg = ExchangeConfig {
+        backend: Backend::Ews,
+        url: format!("{}/EWS/Exchange.asmx", server.url()),
+        auth: EwsAuth::Basic,
+        username: "svc@example.com".to_string(),
+        password: Some(Secret::new("pw")),
+        lookup: Lookup::Availability,
+        impersonation: false,
+        tenant_id: String::new(),
+        client_id: String::new(),
+        client_secret: None,
+        token_url: String::new(),
+        graph_url: String::new(),
+        ca_file: None,
+        timeout: Duration::from_secs(5),
+    };
+    let mut source = EwsSource::new(&cfg, client(5000, 1 << 20));
+    let window = ess::model::Window {
+        start: 1_796_112_000,
+        end: 1_796_198_400,
+    };
+    let err = source
+        .fetch(&["a@example.com".to_string()], window, &mut NoWait)
+        .unwrap_err();
+    err.to_string()
+}
+
+#[test]
+fn ews_errors_name_what_the_server_offers_and_where_it_redirects() {
+    let ntlm_only = ews_error(
+        HttpReply::empty(401)
+            .with_header("WWW-Authenticate", "Negotiate")
+            .with_header("WWW-Authenticate", "NTLM"),
+    );
+    assert!(
+        ntlm_only.contains(
+            "refused Basic authentication of 'svc@example.com' (HTTP 401): the server offers Negotiate, NTLM; config says basic \u{2192} set auth = \"ntlm\""
+        ),
+        "{ntlm_only}"
+    );
+    let with_basic = ews_error(
+        HttpReply::empty(401).with_header("WWW-Authenticate", "Basic realm=\"ex\", NTLM"),
+    );
+    assert!(
+        with_basic.contains("refused the credentials") && with_basic.contains("offers Basic, NTLM"),
+        "{with_basic}"
+    );
+    let moved = ews_error(
+        HttpReply::empty(301).with_header("Location", "https://mail.example.com/EWS/Exchange.asmx"),
+    );
+    assert!(
+        moved.contains(
+            "the server redirects to https://mail.example.com/EWS/Exchange.asmx; set exchange.url to https://mail.example.com/EWS/Exchange.asmx"
+        ),
+        "{moved}"
+    );
+}
+
+#[test]
+fn starface_redirect_names_the_url_to_configure() {
+    use ess::config::{LoginType, Secret, StarfaceConfig};
+    use ess::starface::Starface;
+    // STARFACE answers plain HTTP with a redirect to its HTTPS port.
+    let server = Server::start(|req| {
+        HttpReply::empty(302)
+            .with_header("Location", &format!("https://pbx.example.com{}", req.path))
+    })
+    .unwrap();
+    let cfg = StarfaceConfig {
+        url: format!("{}/", server.url()),
+        login: "0001".to_string(),
+        password: Secret::new("pw"),
+        login_type: LoginType::Internal,
+        group: "Exchange-Sync".to_string(),
+        insecure_tls: false,
+    };
+    let mut pbx = Starface::new(&cfg, client(5000, 1 << 20));
+    let err = pbx.login().unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "failed with HTTP 302: the server redirects to https://pbx.example.com/rest/login; set starface.url to https://pbx.example.com"
+        ),
+        "{err}"
+    );
 }

@@ -304,6 +304,13 @@ impl Fakes {
         self.ews_requests.store(0, Ordering::SeqCst);
         self.ews_bytes.store(0, Ordering::SeqCst);
         self.pbx.reset_records();
+        self.ews_server.reset_counts();
+        self.pbx_server.reset_counts();
+    }
+
+    /// TCP connections the product opened to EWS and to the PBX since the last reset.
+    fn connects(&self) -> (usize, usize) {
+        (self.ews_server.connects(), self.pbx_server.connects())
     }
 
     fn setup(&self, lookup: &'static str, poll: u64, state_dir: &Path) -> Setup {
@@ -725,6 +732,7 @@ fn run(opts: &Options) -> Result<(), String> {
     let (idle_cpu_median, idle_cpu_min, idle_wall_median) =
         (idle.cpu_median, idle.cpu_min, idle.wall_median);
     let (idle_rss, idle_ews, idle_pbx) = (idle.max_rss_kib, idle.ews, idle.pbx);
+    let idle_connects = idle.connects;
     println!(
         "idle poll (×{}): median {idle_wall_median:.0} ms wall, median {idle_cpu_median:.0} ms CPU, {idle_ews} EWS requests, {:?}",
         opts.repeat, idle_pbx
@@ -808,6 +816,12 @@ fn run(opts: &Options) -> Result<(), String> {
         Some(idle_pbx.phoneconfig_reads <= dnd_on && idle_pbx.redirect_reads <= fwd_on),
     ));
     rows.push(row(
+        "idle `once`: TCP connects to EWS + PBX",
+        format!("{} + {}", idle_connects.0, idle_connects.1),
+        "one per server while it keeps the connection",
+        Some(idle_connects.0 <= 1 && idle_connects.1 <= 1),
+    ));
+    rows.push(row(
         "calendar lookup run at T: PBX writes (REST + chat calls)",
         format!("{} + {}", cal_pbx.rest_writes, cal_pbx.chat_calls),
         "see note 1",
@@ -878,6 +892,7 @@ fn run(opts: &Options) -> Result<(), String> {
         samples.push((after, s));
     }
     let daemon_pbx = fakes.pbx_counts();
+    let daemon_connects = fakes.connects();
     let (stop_took, stop_ok) = stop_daemon(daemon)?;
     let (first_s, mid_s, last_s) = (samples[0].1, samples[1].1, samples[2].1);
     let cpu_per_poll = ms(last_s.cpu.saturating_sub(first_s.cpu)) / (polls - 1) as f64;
@@ -915,6 +930,12 @@ fn run(opts: &Options) -> Result<(), String> {
         format!("{} + {}", daemon_pbx.rest_writes, daemon_pbx.chat_calls),
         "only at real boundaries",
         None,
+    ));
+    rows.push(row(
+        format!("daemon: TCP connects to EWS + PBX over {polls} polls"),
+        format!("{} + {}", daemon_connects.0, daemon_connects.1),
+        "one per server while it keeps the connection",
+        Some(daemon_connects.0 <= 1 && daemon_connects.1 <= 1),
     ));
     rows.push(row(
         "daemon stop after SIGTERM",
@@ -971,6 +992,8 @@ struct Idle {
     ews: usize,
     ews_bytes: usize,
     pbx: PbxCounts,
+    /// TCP connects to EWS and to the PBX of the last run.
+    connects: (usize, usize),
 }
 
 fn idle_polls(
@@ -991,6 +1014,7 @@ fn idle_polls(
         ews: 0,
         ews_bytes: 0,
         pbx: PbxCounts::default(),
+        connects: (0, 0),
     };
     for _ in 0..repeat {
         fakes.reset_records();
@@ -1001,6 +1025,7 @@ fn idle_polls(
         idle.ews = fakes.ews_count();
         idle.ews_bytes = fakes.ews_bytes.load(Ordering::SeqCst);
         idle.pbx = fakes.pbx_counts();
+        idle.connects = fakes.connects();
     }
     idle.cpu_min = cpu.iter().copied().fold(f64::MAX, f64::min);
     idle.cpu_median = median(&mut cpu);

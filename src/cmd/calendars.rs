@@ -10,7 +10,7 @@ use crate::model::{Timestamp, Window};
 use crate::starface::Directory;
 use crate::sync::{Calendar, Member};
 
-/// The calendar window of DESIGN.md section 5: [t − 1 h, t + lookahead].
+/// The calendar window of `docs/contract.md`, section 5.12: [t − 1 h, t + lookahead].
 pub fn window(t: Timestamp, lookahead_secs: u64) -> Window {
     Window {
         start: t - 3600,

@@ -1,4 +1,4 @@
-//! `run`: the daemon (DESIGN.md sections 5 and 9).
+//! `run`: the daemon (`docs/contract.md`, sections 3.2 and 9).
 //!
 //! The loop is async (smol) so that it can wait for the next deadline — the next poll, the next
 //! appointment boundary of any user, the end of a back-off — and for signals at the same time.
@@ -61,6 +61,16 @@ impl Backoff {
 /// Whether calendars read at `read_at` are too old to act on at `now` (section 9).
 pub fn is_stale(read_at: Timestamp, now: Timestamp, poll_interval: Duration) -> bool {
     now - read_at > 2 * poll_interval.as_secs() as i64 + 600
+}
+
+/// Whether a tick looks at every user: after a poll or a directory refresh. The refresh is
+/// taken in either case. It used to be taken only when there was no poll (`polled || take`),
+/// so the first poll, which also reads the directory, left it set, and the next boundary tick
+/// became a pass over all users: at 8,000 users that put the first appointment start a second
+/// late.
+fn full_pass(polled: bool, directory_refreshed: &mut bool) -> bool {
+    let refreshed = std::mem::take(directory_refreshed);
+    polled || refreshed
 }
 
 /// The users with an appointment boundary in `(after, upto]`.
@@ -274,7 +284,7 @@ impl Worker {
             .is_none_or(|at| is_stale(at, now, self.config.sync.poll_interval));
         // After a poll everyone is looked at; at a boundary only those whose appointments
         // start or end now.
-        let full = polled || std::mem::take(&mut self.directory_refreshed);
+        let full = full_pass(polled, &mut self.directory_refreshed);
         let only =
             (!full).then(|| users_at_boundary(&self.members, &self.calendars, self.last_pass, now));
         if only.as_ref().is_some_and(HashSet::is_empty) && !stale {
@@ -578,6 +588,21 @@ mod tests {
         assert_eq!(b.next(Some(Duration::from_secs(5000))).as_secs(), 900);
         b.reset();
         assert_eq!(b.next(None).as_secs(), 30);
+    }
+
+    #[test]
+    fn a_directory_refresh_makes_one_full_pass() {
+        // (polled, refreshed before) → (full pass, refreshed after)
+        for (polled, before, expect) in [
+            (true, true, (true, false)),
+            (true, false, (true, false)),
+            (false, true, (true, false)),
+            (false, false, (false, false)),
+        ] {
+            let mut flag = before;
+            let full = full_pass(polled, &mut flag);
+            assert_eq!((full, flag), expect, "polled {polled}, refreshed {before}");
+        }
     }
 
     #[test]

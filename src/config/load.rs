@@ -1,5 +1,5 @@
 //! Validation: the parsed TOML document becomes a typed [`Config`], or a [`ConfigError`] that
-//! names the file, the line, the key and what is allowed (DESIGN.md section 4).
+//! names the file, the line, the key and what is allowed (`docs/contract.md`, section 4.1).
 //!
 //! Rules beyond the contract, chosen so that a mistake is caught at start-up rather than at the
 //! first poll:
@@ -14,7 +14,6 @@
 use std::fmt;
 use std::fs;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use super::{
     Action, Actions, Backend, ChatConfig, Config, EwsAuth, ExchangeConfig, LogConfig, LoginType,
     Lookup, Secret, StarfaceConfig, SyncConfig,
 };
+use crate::http::url::{parse as parse_url, Url};
 
 /// A valid configuration and the warnings to log about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1247,83 +1247,6 @@ fn example_url(table: &str, key: &str) -> &'static str {
         ("exchange", "graph_url") => DEFAULT_GRAPH_URL,
         _ => DEFAULT_STARFACE_URL,
     }
-}
-
-/// What the checks need to know about a URL.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Url {
-    https: bool,
-    host: String,
-    loopback: bool,
-}
-
-/// Accepts `http://` or `https://`, a host name, IPv4 address or bracketed IPv6 address, an
-/// optional port and an optional path; rejects user-info, spaces and control characters. The
-/// error says what to write instead.
-fn parse_url(text: &str) -> Result<Url, String> {
-    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
-    let (https, rest) = if lower.starts_with("https://") {
-        (true, text.get(8..).unwrap_or(""))
-    } else if lower.starts_with("http://") {
-        (false, text.get(7..).unwrap_or(""))
-    } else {
-        return Err("use an http:// or https:// URL".to_string());
-    };
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("a URL cannot contain spaces or control characters".to_string());
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.contains('@') {
-        return Err(
-            "put no user name or password into the URL; use the username and password keys"
-                .to_string(),
-        );
-    }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (addr, after) = v6
-            .split_once(']')
-            .ok_or("an IPv6 address needs a closing `]`")?;
-        addr.parse::<Ipv6Addr>()
-            .map_err(|_| format!("[{addr}] is not an IPv6 address"))?;
-        let port = match after {
-            "" => None,
-            p => Some(
-                p.strip_prefix(':')
-                    .ok_or("only `:port` may follow an IPv6 address")?,
-            ),
-        };
-        (addr, port)
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("the URL needs a host".to_string());
-    }
-    if !authority.starts_with('[')
-        && !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-    {
-        return Err(format!("{host} is not a host name"));
-    }
-    if let Some(p) = port {
-        if !p.chars().all(|c| c.is_ascii_digit()) || !matches!(p.parse::<u32>(), Ok(1..=65535)) {
-            return Err(format!("{p} is not a port number (1 to 65535)"));
-        }
-    }
-    let lower_host = host.to_ascii_lowercase();
-    let loopback = lower_host == "localhost"
-        || lower_host.ends_with(".localhost")
-        || host.parse::<Ipv4Addr>().is_ok_and(|a| a.is_loopback())
-        || host.parse::<Ipv6Addr>().is_ok_and(|a| a.is_loopback());
-    Ok(Url {
-        https,
-        host: host.to_string(),
-        loopback,
-    })
 }
 
 /// The permission bits of `file` when group or others have any access to it (Unix only).

@@ -1,5 +1,5 @@
-//! The configuration file (DESIGN.md section 4): parsed, then validated into the typed values
-//! below. Nothing outside this module sees TOML or raw strings where a type fits.
+//! The configuration file (`docs/contract.md`, section 4): parsed, then validated into the typed
+//! values below. Nothing outside this module sees TOML or raw strings where a type fits.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -136,7 +136,7 @@ impl Actions {
 }
 
 impl Default for Actions {
-    /// The defaults of DESIGN.md section 4.
+    /// The defaults of `docs/contract.md`, section 4.4.
     fn default() -> Self {
         Actions {
             free: Action::None,

@@ -52,7 +52,7 @@ impl BoundedWait {
         }
     }
 
-    /// The budget DESIGN.md section 7 gives `once`.
+    /// The budget `docs/contract.md`, section 7.4, gives `once`.
     pub fn for_once() -> Self {
         Self::new(3, Duration::from_secs(60))
     }

@@ -1,24 +1,26 @@
 //! The one HTTP client of the product: HTTP/1.1 over TCP, or over TLS (rustls) for `https://`.
 //!
-//! One request per connection, an overall deadline per request (a slow drip cannot hold us
-//! longer than the time-out), and a cap on the body enforced while reading. URLs in errors are
-//! redacted: the XML-RPC URL carries the auth hash in its query.
+//! Persistent connections (one idle connection per server, reused across requests and polls
+//! while the server keeps it open, closed after at most a minute idle), strict framing, an
+//! overall deadline per request that includes name resolution and connecting (a slow drip
+//! cannot hold us longer than the time-out), and a cap on the body enforced while reading.
+//! URLs in errors are redacted: the XML-RPC URL carries the auth hash in its query.
 
+mod client;
+mod conn;
 mod entropy;
 pub mod ntlm;
 mod tls;
+pub mod url;
 mod wire;
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::ServerName;
-
-pub use wire::{encode_request, read_response, RawResponse, WireError};
+pub use client::{HttpClient, Session};
+pub use wire::{encode_request, read_response, RawResponse, ReadBuf, WireError};
 
 /// How the client behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +112,144 @@ impl Response {
             .ok()
             .map(Duration::from_secs)
     }
+
+    /// For a redirect (3xx with `Location`): the URL the server sends us to, made absolute
+    /// against this response's URL and redacted, so that a message can suggest configuring it.
+    pub fn redirect_target(&self) -> Option<String> {
+        if !(300..400).contains(&self.status) {
+            return None;
+        }
+        let location = self.header("location")?.trim();
+        let absolute = if location.contains("://") {
+            location.to_string()
+        } else {
+            let origin_end = self
+                .url
+                .find("://")
+                .and_then(|i| self.url[i + 3..].find('/').map(|j| i + 3 + j))
+                .unwrap_or(self.url.len());
+            let origin = &self.url[..origin_end];
+            match location.strip_prefix('/') {
+                Some(path) => format!("{origin}/{path}"),
+                None => {
+                    let dir = self.url.rfind('/').filter(|&i| i >= origin_end);
+                    format!("{}/{location}", &self.url[..dir.unwrap_or(origin_end)])
+                }
+            }
+        };
+        Some(redact_url(&absolute))
+    }
+
+    /// The hint for a redirect: "the server redirects to https://…; set `key` to it". The
+    /// suggestion is what `key` should hold: when this response's URL is `configured` plus a
+    /// path the client appended (STARFACE's `/rest/login`), and the redirect keeps that path,
+    /// the suggestion drops it again.
+    pub fn redirect_hint(&self, key: &str, configured: &str) -> Option<String> {
+        let to = self.redirect_target()?;
+        let configured = redact_url(configured);
+        let configured = configured.trim_end_matches('/');
+        let suggestion = self
+            .url
+            .strip_prefix(configured)
+            .filter(|appended| !appended.is_empty() && appended.starts_with('/'))
+            .and_then(|appended| to.strip_suffix(appended))
+            .unwrap_or(&to);
+        Some(format!(
+            "the server redirects to {to}; set {key} to {suggestion}"
+        ))
+    }
+
+    /// The authentication schemes a 401 offers in its `WWW-Authenticate` fields, in order
+    /// (`NTLM`, `Negotiate`, `Basic`, `Bearer`, …).
+    pub fn offered_schemes(&self) -> Vec<String> {
+        if self.status != 401 {
+            return Vec::new();
+        }
+        let mut schemes: Vec<String> = Vec::new();
+        let fields = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"));
+        for (_, value) in fields {
+            for element in split_outside_quotes(value) {
+                // A challenge starts with its scheme; auth-params (`realm="…"`) follow it.
+                let first = element.split([' ', '\t']).next().unwrap_or("");
+                let is_scheme = !first.is_empty() && !first.contains('=');
+                if is_scheme && !schemes.iter().any(|s| s.eq_ignore_ascii_case(first)) {
+                    schemes.push(first.to_string());
+                }
+            }
+        }
+        schemes
+    }
+
+    /// For a 401: which schemes the server offers and, when the configured one is not among
+    /// them, what to set instead (see `auth_hint`).
+    pub fn auth_hint(&self, configured: &str) -> Option<String> {
+        auth_hint(&self.offered_schemes(), configured)
+    }
+}
+
+/// Whether the schemes a server offers (`offered_schemes`) include what `configured` (`basic`,
+/// `ntlm`, `oauth2`) speaks.
+pub fn scheme_offered(offered: &[String], configured: &str) -> bool {
+    let has = |s: &str| offered.iter().any(|o| o.eq_ignore_ascii_case(s));
+    match configured {
+        "basic" => has("basic"),
+        "ntlm" => has("ntlm") || has("negotiate"),
+        "oauth2" => has("bearer"),
+        _ => true,
+    }
+}
+
+/// "the server offers NTLM, Negotiate", and when `configured` is not among them what to set
+/// instead: "…; config says basic → set auth = \"ntlm\"". `None` when nothing is offered.
+pub fn auth_hint(offered: &[String], configured: &str) -> Option<String> {
+    if offered.is_empty() {
+        return None;
+    }
+    let has = |s: &str| offered.iter().any(|o| o.eq_ignore_ascii_case(s));
+    let list = offered.join(", ");
+    let suggestion = if scheme_offered(offered, configured) {
+        None
+    } else if has("ntlm") || has("negotiate") {
+        Some("ntlm")
+    } else if has("basic") {
+        Some("basic")
+    } else if has("bearer") {
+        Some("oauth2")
+    } else {
+        None
+    };
+    Some(match suggestion {
+        Some(s) => {
+            format!(
+                "the server offers {list}; config says {configured} \u{2192} set auth = \"{s}\""
+            )
+        }
+        None => format!("the server offers {list}"),
+    })
+}
+
+/// The comma-separated elements of a header value, ignoring commas inside quoted strings.
+fn split_outside_quotes(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                out.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(value[start..].trim());
+    out.retain(|e| !e.is_empty());
+    out
 }
 
 /// Why a request got no response.
@@ -135,6 +275,20 @@ pub enum HttpError {
     Timeout {
         url: String,
         limit: Duration,
+    },
+    /// The daemon's stop ended the request.
+    Stopped {
+        url: String,
+    },
+    /// A header of the request has a bad name or a control character in its value.
+    BadHeader {
+        url: String,
+        name: String,
+    },
+    /// `http://` to a port that speaks TLS, or `https://` to one that speaks plain HTTP.
+    WrongScheme {
+        url: String,
+        port_speaks_tls: bool,
     },
     TooLarge {
         url: String,
@@ -182,6 +336,19 @@ impl fmt::Display for HttpError {
             }
             HttpError::Protocol { url, detail } => write!(f, "bad HTTP response from {url}: {detail}"),
             HttpError::Io { url, detail } => write!(f, "connection to {url} failed: {detail}"),
+            HttpError::Stopped { url } => write!(f, "the request to {url} was stopped (the program is shutting down)"),
+            HttpError::BadHeader { url, name } => write!(
+                f,
+                "the request to {url} was not sent: header {name} has a bad name or a control character in its value"
+            ),
+            HttpError::WrongScheme { url, port_speaks_tls: true } => write!(
+                f,
+                "{url} answered with TLS: that port speaks HTTPS; use https:// in the URL"
+            ),
+            HttpError::WrongScheme { url, port_speaks_tls: false } => write!(
+                f,
+                "{url} answered in plain HTTP, not TLS: that port does not speak HTTPS; use http:// in the URL (or the server's HTTPS port)"
+            ),
             HttpError::CaFile { detail } => write!(f, "TLS setup: {detail}"),
         }
     }
@@ -207,63 +374,6 @@ fn size_text(n: usize) -> String {
     } else {
         format!("{n} bytes")
     }
-}
-
-/// A URL taken apart as far as we need it.
-#[derive(Debug, PartialEq, Eq)]
-struct Target {
-    tls: bool,
-    host: String,
-    port: u16,
-    /// Path and query, starting with `/`.
-    path: String,
-}
-
-fn parse_url(url: &str) -> Result<Target, String> {
-    // Schemes are case-insensitive (RFC 3986 section 3.1); the configuration accepts HTTPS://.
-    let lower = |n: usize| url.get(..n).map(str::to_ascii_lowercase);
-    let (tls, rest) = if lower(8).as_deref() == Some("https://") {
-        (true, &url[8..])
-    } else if lower(7).as_deref() == Some("http://") {
-        (false, &url[7..])
-    } else {
-        return Err("only http:// and https:// are supported".into());
-    };
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'?' => (&rest[..i], format!("/{}", &rest[i..])),
-        Some(i) => (&rest[..i], rest[i..].to_string()),
-        None => (rest, "/".to_string()),
-    };
-    if authority.contains('@') {
-        return Err("user names and passwords do not belong in the URL".into());
-    }
-    let default_port = if tls { 443 } else { 80 };
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']').ok_or("unclosed '[' in the host")?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().map_err(|_| "bad port")?,
-            None if after.is_empty() => default_port,
-            None => return Err("bad port".into()),
-        };
-        (h.to_string(), port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| "bad port")?),
-            None => (authority.to_string(), default_port),
-        }
-    };
-    if host.is_empty() {
-        return Err("no host".into());
-    }
-    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err("spaces or control characters in the path".into());
-    }
-    Ok(Target {
-        tls,
-        host,
-        port,
-        path,
-    })
 }
 
 /// `scheme://host[:port]/path`: no query (it may carry credentials), no user-info.
@@ -303,384 +413,9 @@ impl Cutoff {
     }
 }
 
-/// How long one socket wait lasts at most, so that a cutoff set meanwhile is noticed.
-const WAIT_SLICE: Duration = Duration::from_millis(200);
-
-/// The client; cheap to clone.
-#[derive(Clone)]
-pub struct HttpClient {
-    opts: HttpOptions,
-    cutoff: Cutoff,
-    tls: Option<Arc<rustls::ClientConfig>>,
-    tls_error: Option<String>,
-}
-
-impl fmt::Debug for HttpClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpClient")
-            .field("opts", &self.opts)
-            .finish_non_exhaustive()
-    }
-}
-
-impl HttpClient {
-    /// Builds the client. A `ca_file` that cannot be read is an error now; missing system roots
-    /// only become one when an `https://` URL is used (plain-HTTP setups need none).
-    pub fn new(opts: &HttpOptions) -> Result<HttpClient, HttpError> {
-        let built = if opts.insecure_tls {
-            tls::insecure_config()
-        } else {
-            tls::verifying_config(opts.ca_file.as_deref())
-        };
-        let (tls, tls_error) = match built {
-            Ok(c) => (Some(Arc::new(c)), None),
-            Err(e) if opts.ca_file.is_some() => return Err(HttpError::CaFile { detail: e }),
-            Err(e) => (None, Some(e)),
-        };
-        // The first random numbers are drawn now, on a thread of their own, so that an old
-        // kernel short of entropy delays TLS connections only, and says so (see `entropy`).
-        entropy::warm_up();
-        Ok(HttpClient {
-            opts: opts.clone(),
-            cutoff: Cutoff::default(),
-            tls,
-            tls_error,
-        })
-    }
-
-    /// Shares `cutoff` with this client: once set, its requests end by then.
-    pub fn with_cutoff(mut self, cutoff: &Cutoff) -> HttpClient {
-        self.cutoff = cutoff.clone();
-        self
-    }
-
-    pub fn options(&self) -> &HttpOptions {
-        &self.opts
-    }
-
-    /// Sends a request and reads the whole response.
-    pub fn send(&self, req: &Request) -> Result<Response, HttpError> {
-        let url = redact_url(&req.url);
-        let target = parse_url(&req.url).map_err(|detail| HttpError::BadUrl {
-            url: url.clone(),
-            detail,
-        })?;
-        for (k, v) in &req.headers {
-            if k.is_empty() || k.bytes().chain(v.bytes()).any(|b| b == b'\r' || b == b'\n') {
-                return Err(HttpError::BadUrl {
-                    url,
-                    detail: format!("header {k:?} holds a line break"),
-                });
-            }
-        }
-        let mut deadline = Instant::now() + self.opts.timeout;
-        if let Some(cut) = self.cutoff.get() {
-            deadline = deadline.min(cut);
-        }
-        let host_header = match (target.tls, target.port) {
-            (true, 443) | (false, 80) => bracket(&target.host),
-            (_, p) => format!("{}:{p}", bracket(&target.host)),
-        };
-        let bytes = encode_request(
-            req.method,
-            &host_header,
-            &target.path,
-            &req.headers,
-            &req.body,
-        );
-        let tcp = self.connect(&target, &url, deadline)?;
-        let head = req.method == "HEAD";
-        let raw = if target.tls {
-            let config = match (&self.tls, &self.tls_error) {
-                (Some(c), _) => c.clone(),
-                (None, e) => {
-                    return Err(HttpError::Tls {
-                        url,
-                        detail: e.clone().unwrap_or_else(|| "no TLS configuration".into()),
-                    })
-                }
-            };
-            let name =
-                ServerName::try_from(target.host.clone()).map_err(|e| HttpError::BadUrl {
-                    url: url.clone(),
-                    detail: e.to_string(),
-                })?;
-            // The handshake draws random numbers: wait for the first draw here, where the
-            // deadline and a stop are honoured, rather than inside ring.
-            let end = || self.cutoff.get().map_or(deadline, |c| c.min(deadline));
-            entropy::wait_ready(WAIT_SLICE, end).map_err(|waited| HttpError::NoEntropy {
-                url: url.clone(),
-                waited,
-            })?;
-            let conn = rustls::ClientConnection::new(config, name).map_err(|e| HttpError::Tls {
-                url: url.clone(),
-                detail: e.to_string(),
-            })?;
-            let stream = rustls::StreamOwned::new(conn, tcp);
-            self.exchange(
-                Deadline {
-                    inner: stream,
-                    deadline,
-                    cutoff: self.cutoff.clone(),
-                },
-                &bytes,
-                head,
-                &url,
-            )?
-        } else {
-            self.exchange(
-                Deadline {
-                    inner: tcp,
-                    deadline,
-                    cutoff: self.cutoff.clone(),
-                },
-                &bytes,
-                head,
-                &url,
-            )?
-        };
-        Ok(Response {
-            status: raw.status,
-            headers: raw.headers,
-            body: raw.body,
-            url,
-        })
-    }
-
-    fn connect(
-        &self,
-        target: &Target,
-        url: &str,
-        deadline: Instant,
-    ) -> Result<TcpStream, HttpError> {
-        let addrs = (target.host.as_str(), target.port)
-            .to_socket_addrs()
-            .map_err(|e| HttpError::Connect {
-                url: url.to_string(),
-                detail: format!("cannot resolve {}: {e}", target.host),
-            })?;
-        let mut last = None;
-        for addr in addrs {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(HttpError::Timeout {
-                    url: url.to_string(),
-                    limit: self.opts.timeout,
-                });
-            }
-            match TcpStream::connect_timeout(&addr, left) {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    return Ok(s);
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(match last {
-            Some(e) if e.kind() == io::ErrorKind::TimedOut => HttpError::Timeout {
-                url: url.to_string(),
-                limit: self.opts.timeout,
-            },
-            Some(e) => HttpError::Connect {
-                url: url.to_string(),
-                detail: e.to_string(),
-            },
-            None => HttpError::Connect {
-                url: url.to_string(),
-                detail: "no address".into(),
-            },
-        })
-    }
-
-    fn exchange<S: Read + Write + Timed>(
-        &self,
-        mut stream: Deadline<S>,
-        bytes: &[u8],
-        head: bool,
-        url: &str,
-    ) -> Result<RawResponse, HttpError> {
-        let timeout = || HttpError::Timeout {
-            url: url.to_string(),
-            limit: self.opts.timeout,
-        };
-        let io_err = |e: io::Error| {
-            if matches!(
-                e.kind(),
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-            ) {
-                timeout()
-            } else if is_tls_error(&e) {
-                HttpError::Tls {
-                    url: url.to_string(),
-                    detail: e.to_string(),
-                }
-            } else {
-                HttpError::Io {
-                    url: url.to_string(),
-                    detail: e.to_string(),
-                }
-            }
-        };
-        stream
-            .write_all(bytes)
-            .and_then(|_| stream.flush())
-            .map_err(io_err)?;
-        read_response(&mut stream, self.opts.max_body, head).map_err(|e| match e {
-            WireError::Malformed(detail) => HttpError::Protocol {
-                url: url.to_string(),
-                detail,
-            },
-            WireError::TooLarge => HttpError::TooLarge {
-                url: url.to_string(),
-                limit: self.opts.max_body,
-            },
-            WireError::HeadTooLarge => HttpError::Protocol {
-                url: url.to_string(),
-                detail: "headers too large".into(),
-            },
-            WireError::Truncated => HttpError::Protocol {
-                url: url.to_string(),
-                detail: "the connection closed before the response was complete".into(),
-            },
-            WireError::Io(e) => io_err(e),
-        })
-    }
-}
-
-fn bracket(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
-}
-
-fn is_tls_error(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
-}
-
-/// Socket time-outs for the stream under a wrapper.
-trait Timed {
-    fn set_timeouts(&self, t: Duration) -> io::Result<()>;
-}
-
-impl Timed for TcpStream {
-    fn set_timeouts(&self, t: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(t))?;
-        self.set_write_timeout(Some(t))
-    }
-}
-
-impl Timed for rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    fn set_timeouts(&self, t: Duration) -> io::Result<()> {
-        self.sock.set_timeouts(t)
-    }
-}
-
-/// Sets the socket's time-outs to what is left of the deadline (or of a cutoff set meanwhile)
-/// before every read and write. Reads wait in slices so that a cutoff set during a long wait is
-/// noticed; a slice that ends without data is retried while time is left (rustls and the
-/// socket lose nothing when a read times out).
-struct Deadline<S> {
-    inner: S,
-    deadline: Instant,
-    cutoff: Cutoff,
-}
-
-impl<S: Timed> Deadline<S> {
-    fn end(&self) -> Instant {
-        self.cutoff
-            .get()
-            .map_or(self.deadline, |c| c.min(self.deadline))
-    }
-
-    fn arm(&self, slice: bool) -> io::Result<()> {
-        let left = self.end().saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
-        }
-        self.inner
-            .set_timeouts(if slice { left.min(WAIT_SLICE) } else { left })
-    }
-}
-
-impl<S: Read + Timed> Read for Deadline<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            self.arm(true)?;
-            match self.inner.read(buf) {
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) && Instant::now() < self.end() =>
-                {
-                    continue
-                }
-                other => return other,
-            }
-        }
-    }
-}
-
-impl<S: Write + Timed> Write for Deadline<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        // Writes are small and not retried (a TLS write may have taken part of the data).
-        self.arm(false)?;
-        self.inner.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check_url(url: &str, expect: Result<(bool, &str, u16, &str), ()>) {
-        let got = parse_url(url);
-        match (got, expect) {
-            (Ok(t), Ok((tls, host, port, path))) => {
-                assert_eq!(
-                    (t.tls, t.host.as_str(), t.port, t.path.as_str()),
-                    (tls, host, port, path),
-                    "{url}"
-                )
-            }
-            (Err(_), Err(())) => {}
-            (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
-        }
-    }
-
-    #[test]
-    fn urls() {
-        check_url("http://127.0.0.1", Ok((false, "127.0.0.1", 80, "/")));
-        check_url(
-            "https://mail.example.com/EWS/Exchange.asmx",
-            Ok((true, "mail.example.com", 443, "/EWS/Exchange.asmx")),
-        );
-        check_url(
-            "http://127.0.0.1:8080/rest/login?x=1",
-            Ok((false, "127.0.0.1", 8080, "/rest/login?x=1")),
-        );
-        check_url("http://h?x=1", Ok((false, "h", 80, "/?x=1")));
-        check_url("https://[::1]:8443/a", Ok((true, "::1", 8443, "/a")));
-        check_url("https://[::1]/a", Ok((true, "::1", 443, "/a")));
-        check_url(
-            "HTTPS://Mail.Example.com/EWS",
-            Ok((true, "Mail.Example.com", 443, "/EWS")),
-        );
-        check_url("Http://h", Ok((false, "h", 80, "/")));
-        check_url("ftp://h/", Err(()));
-        check_url("httpsé://h/", Err(()));
-        check_url("http://user:pw@h/", Err(()));
-        check_url("http://:80/", Err(()));
-        check_url("http://h:99999/", Err(()));
-        check_url("http://h/a b", Err(()));
-        check_url("http://[::1/", Err(()));
-    }
 
     #[test]
     fn redaction() {
@@ -777,6 +512,129 @@ mod tests {
         for (e, prefix) in cases {
             assert!(e.to_string().starts_with(prefix), "{e}");
         }
+    }
+
+    fn response(status: u16, url: &str, headers: &[(&str, &str)]) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: vec![],
+            url: url.to_string(),
+        }
+    }
+
+    #[test]
+    fn redirect_hints() {
+        let check = |status: u16, location: &str, want: Option<&str>| {
+            let r = response(
+                status,
+                "http://pbx.example/rest/login",
+                &[("Location", location)],
+            );
+            assert_eq!(r.redirect_target().as_deref(), want, "{status} {location}");
+        };
+        check(
+            301,
+            "https://pbx.example/rest/login",
+            Some("https://pbx.example/rest/login"),
+        );
+        check(
+            302,
+            "/owa/auth/logon.aspx?url=x",
+            Some("http://pbx.example/owa/auth/logon.aspx"),
+        );
+        check(307, "other", Some("http://pbx.example/rest/other"));
+        check(308, "https://u:p@h/x?secret=1", Some("https://h/x"));
+        check(200, "https://elsewhere/", None);
+        let hint = |url: &str, location: &str, key: &str, configured: &str| {
+            response(301, url, &[("Location", location)]).redirect_hint(key, configured)
+        };
+        assert_eq!(
+            hint(
+                "http://pbx/rest/login",
+                "https://pbx/rest/login",
+                "starface.url",
+                "http://pbx"
+            )
+            .as_deref(),
+            Some("the server redirects to https://pbx/rest/login; set starface.url to https://pbx")
+        );
+        assert_eq!(
+            hint(
+                "http://pbx/rest/login",
+                "https://pbx/rest/login",
+                "starface.url",
+                "http://pbx/"
+            )
+            .as_deref(),
+            Some("the server redirects to https://pbx/rest/login; set starface.url to https://pbx")
+        );
+        assert_eq!(
+            hint("http://pbx/rest/login", "https://pbx/login.jsp", "starface.url", "http://pbx")
+                .as_deref(),
+            Some("the server redirects to https://pbx/login.jsp; set starface.url to https://pbx/login.jsp")
+        );
+        assert_eq!(
+            hint(
+                "http://ex/EWS/Exchange.asmx",
+                "https://ex/EWS/Exchange.asmx",
+                "exchange.url",
+                "http://ex/EWS/Exchange.asmx"
+            )
+            .as_deref(),
+            Some("the server redirects to https://ex/EWS/Exchange.asmx; set exchange.url to https://ex/EWS/Exchange.asmx")
+        );
+        assert_eq!(response(302, "http://h/", &[]).redirect_target(), None);
+    }
+
+    #[test]
+    fn offered_schemes_and_auth_hints() {
+        let check = |fields: &[&str], configured: &str, schemes: &[&str], hint: Option<&str>| {
+            let headers: Vec<(&str, &str)> =
+                fields.iter().map(|v| ("WWW-Authenticate", *v)).collect();
+            let r = response(401, "https://ex/EWS/Exchange.asmx", &headers);
+            assert_eq!(r.offered_schemes(), schemes, "{fields:?}");
+            assert_eq!(r.auth_hint(configured).as_deref(), hint, "{fields:?}");
+        };
+        // IIS with Windows authentication only: two fields.
+        check(
+            &["Negotiate", "NTLM"],
+            "basic",
+            &["Negotiate", "NTLM"],
+            Some(
+                "the server offers Negotiate, NTLM; config says basic \u{2192} set auth = \"ntlm\"",
+            ),
+        );
+        check(
+            &["Basic realm=\"ex, corp\", NTLM"],
+            "basic",
+            &["Basic", "NTLM"],
+            Some("the server offers Basic, NTLM"),
+        );
+        check(
+            &["NTLM TlRMTVNTUAACAAAA=="],
+            "ntlm",
+            &["NTLM"],
+            Some("the server offers NTLM"),
+        );
+        check(
+            &["Bearer realm=\"x\", error=\"invalid_token\""],
+            "basic",
+            &["Bearer"],
+            Some("the server offers Bearer; config says basic \u{2192} set auth = \"oauth2\""),
+        );
+        check(
+            &["Basic realm=\"x\", charset=\"UTF-8\""],
+            "ntlm",
+            &["Basic"],
+            Some("the server offers Basic; config says ntlm \u{2192} set auth = \"basic\""),
+        );
+        check(&[], "basic", &[], None);
+        let ok = response(200, "http://h/", &[("WWW-Authenticate", "NTLM")]);
+        assert!(ok.offered_schemes().is_empty());
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! Which of a user's numbers are internal and which are external.
 //!
 //! A redirect names the number it handles (`phoneNumber`) as the PBX dials it, often with exit,
-//! national and local codes in front; `/rest/phonenumbers` lists the bare numbers with their
-//! type. The matching rule is DESIGN section 5: digits only; INTERNAL if equal to one of the
-//! user's INTERNAL numbers; EXTERNAL if it ends with one of the user's EXTERNAL numbers;
+//! national and local codes in front; `/rest/phonenumbers` lists the bare numbers with their type.
+//! The matching rule is `docs/contract.md`, section 5.6: digits only; INTERNAL if equal to one of
+//! the user's INTERNAL numbers; EXTERNAL if it ends with one of the user's EXTERNAL numbers;
 //! otherwise a guess from the shape of the number.
 
 use crate::json::{self, Value};
 
-pub type UserId = i64;
+pub use crate::model::UserId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NumberKind {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{ChatConfig, LoginType, Secret, StarfaceConfig};
 use crate::http::{redact_url, HttpClient, Request, Response};
-use crate::model::Presence;
+use crate::model::{on_off, Presence};
 
 use super::auth;
 use super::error::StarfaceError;
@@ -110,10 +110,21 @@ impl Starface {
     }
 
     fn send(&self, action: &str, req: &Request) -> Result<Response, StarfaceError> {
-        self.http.send(req).map_err(|source| StarfaceError::Http {
+        let resp = self.http.send(req).map_err(|source| StarfaceError::Http {
             action: action.to_string(),
             source,
-        })
+        })?;
+        // The API never redirects; a redirect is the PBX sending http:// to https:// (or a
+        // proxy elsewhere), and the message names the URL to configure.
+        if let Some(hint) = resp.redirect_hint("starface.url", &self.base) {
+            return Err(StarfaceError::Status {
+                action: action.to_string(),
+                url: resp.url.clone(),
+                status: resp.status,
+                detail: hint,
+            });
+        }
+        Ok(resp)
     }
 
     /// Logs in: `GET /rest/login` for the nonce, `POST /rest/login` with the secret.
@@ -237,13 +248,12 @@ impl Starface {
         Ok(resp)
     }
 
-    /// A GET whose 200 answer is JSON, handed to `parse`.
-    fn get_json<T>(
+    /// A GET that must answer 200: the answer, the action and the URL as messages show it.
+    fn get(
         &mut self,
         action: String,
         path: &str,
-        parse: impl FnOnce(Value) -> Result<T, String>,
-    ) -> Result<T, StarfaceError> {
+    ) -> Result<(Response, String, String), StarfaceError> {
         let call = Call {
             action,
             method: "GET",
@@ -251,11 +261,21 @@ impl Starface {
             body: None,
         };
         let resp = self.call(&call, &[200])?;
-        let shown = redact_url(&self.url(path));
-        let value = parse_json(&resp, &call.action, &shown)?;
+        Ok((resp, call.action, redact_url(&self.url(path))))
+    }
+
+    /// A GET whose 200 answer is JSON, handed to `parse`.
+    fn get_json<T>(
+        &mut self,
+        action: String,
+        path: &str,
+        parse: impl FnOnce(Value) -> Result<T, String>,
+    ) -> Result<T, StarfaceError> {
+        let (resp, action, url) = self.get(action, path)?;
+        let value = parse_json(&resp, &action, &url)?;
         parse(value).map_err(|detail| StarfaceError::BadResponse {
-            action: call.action,
-            url: shown,
+            action,
+            url,
             detail,
         })
     }
@@ -267,21 +287,15 @@ impl Starface {
         path: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<T, StarfaceError> {
-        let call = Call {
-            action,
-            method: "GET",
-            path,
-            body: None,
-        };
-        let resp = self.call(&call, &[200])?;
-        let bad = |detail: String| StarfaceError::BadResponse {
-            action: call.action.clone(),
-            url: redact_url(&self.url(path)),
-            detail,
-        };
-        let text = std::str::from_utf8(&resp.body)
-            .map_err(|e| bad(format!("the body is not UTF-8 (byte {})", e.valid_up_to())))?;
-        parse(text).map_err(bad)
+        let (resp, action, url) = self.get(action, path)?;
+        std::str::from_utf8(&resp.body)
+            .map_err(|e| format!("the body is not UTF-8 (byte {})", e.valid_up_to()))
+            .and_then(parse)
+            .map_err(|detail| StarfaceError::BadResponse {
+                action,
+                url,
+                detail,
+            })
     }
 
     /// A PUT of a whole object. The API documents 204 as success; its generated "200:
@@ -466,14 +480,6 @@ impl Starface {
                 detail,
             }),
         }
-    }
-}
-
-fn on_off(on: bool) -> &'static str {
-    if on {
-        "on"
-    } else {
-        "off"
     }
 }
 

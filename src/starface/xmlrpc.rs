@@ -1,9 +1,9 @@
 //! The chat-presence call: an XML-RPC `methodCall` to a STARFACE module entry point.
 //!
 //! STARFACE's REST API cannot set the chat presence, but a module function can, and modules can
-//! publish XML-RPC entry points (DESIGN section 7). The call carries one struct with the four
-//! inputs of the module function `ChangeUserPresence`. Building the call and reading the answer
-//! are pure functions; the transport lives in `rest.rs`.
+//! publish XML-RPC entry points (`docs/contract.md`, section 7.2). The call carries one struct with
+//! the four inputs of the module function `ChangeUserPresence`. Building the call and reading the
+//! answer are pure functions; the transport lives in `rest.rs`.
 
 use crate::model::Presence;
 use crate::xml::{self, Event, Reader};

@@ -6,8 +6,8 @@ use std::time::Duration;
 use crate::exchange::{MailboxError, SourceError};
 use crate::http::HttpError;
 
-/// How long to wait when the server asks for a pause without saying how long (DESIGN.md
-/// section 7: ErrorServerBusy without BackOffMilliseconds, 503/429 without Retry-After).
+/// How long to wait when the server asks for a pause without saying how long (`docs/contract.md`,
+/// section 7.4: ErrorServerBusy without BackOffMilliseconds, 503/429 without Retry-After).
 pub const DEFAULT_BACK_OFF: Duration = Duration::from_secs(60);
 
 /// A failed EWS request. Per-mailbox problems are not here: they are `MailboxError`s.
@@ -15,8 +15,13 @@ pub const DEFAULT_BACK_OFF: Duration = Duration::from_secs(60);
 pub enum EwsError {
     /// No response (connection, TLS, timeout, body over the size cap, …).
     Http(HttpError),
-    /// HTTP 401 with Basic authentication: the credentials were refused.
-    BasicRefused { url: String, username: String },
+    /// HTTP 401 with Basic authentication: the credentials were refused. `offered` holds the
+    /// schemes the server offers (from `WWW-Authenticate`).
+    BasicRefused {
+        url: String,
+        username: String,
+        offered: Vec<String>,
+    },
     /// HTTP 401 with OAuth2, also with a freshly fetched token.
     TokenRefused { url: String },
     /// No OAuth2 token could be fetched.
@@ -41,8 +46,13 @@ pub enum EwsError {
         code: String,
         message: String,
     },
-    /// An HTTP status without a SOAP answer (404, 500 with an HTML page, …).
-    Status { url: String, status: u16 },
+    /// An HTTP status without a SOAP answer (404, 500 with an HTML page, …); for a redirect,
+    /// the hint naming where it leads.
+    Status {
+        url: String,
+        status: u16,
+        redirect: Option<String>,
+    },
     /// A response that is not a well-formed EWS answer of the expected kind.
     Malformed { url: String, detail: String },
 }
@@ -61,12 +71,31 @@ impl fmt::Display for EwsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EwsError::Http(e) => write!(f, "EWS request failed: {e}"),
-            EwsError::BasicRefused { url, username } => write!(
-                f,
-                "EWS at {url} refused the credentials of '{username}' (HTTP 401): check exchange.username \
-                 and the password, and that Basic authentication is enabled on the EWS virtual directory \
-                 (Get-WebServicesVirtualDirectory | Format-List BasicAuthentication)"
-            ),
+            EwsError::BasicRefused {
+                url,
+                username,
+                offered,
+            } => {
+                let hint = crate::http::auth_hint(offered, "basic");
+                if let (false, Some(hint)) = (crate::http::scheme_offered(offered, "basic"), &hint)
+                {
+                    // The server does not speak Basic at all: the credentials are not the problem.
+                    return write!(
+                        f,
+                        "EWS at {url} refused Basic authentication of '{username}' (HTTP 401): {hint}"
+                    );
+                }
+                write!(
+                    f,
+                    "EWS at {url} refused the credentials of '{username}' (HTTP 401): check exchange.username \
+                     and the password, and that Basic authentication is enabled on the EWS virtual directory \
+                     (Get-WebServicesVirtualDirectory | Format-List BasicAuthentication)"
+                )?;
+                match hint {
+                    Some(hint) => write!(f, "; {hint}"),
+                    None => Ok(()),
+                }
+            }
             EwsError::TokenRefused { url } => write!(
                 f,
                 "EWS at {url} refused the OAuth2 token, also a freshly fetched one (HTTP 401): check that \
@@ -113,8 +142,19 @@ impl fmt::Display for EwsError {
                     None => Ok(()),
                 }
             }
-            EwsError::Status { url, status } => {
+            EwsError::Status {
+                url,
+                status,
+                redirect,
+            } => {
                 write!(f, "EWS at {url} answered HTTP {status} without a SOAP response")?;
+                if let (300..=399, Some(hint)) = (status, redirect) {
+                    return write!(
+                        f,
+                        " (a redirect): {hint}, unless that is a login page (e.g. AD FS \
+                         pre-authentication on a reverse proxy) in front of EWS"
+                    );
+                }
                 match status {
                     404 | 405 => write!(
                         f,
@@ -186,11 +226,36 @@ mod tests {
             EwsError::BasicRefused {
                 url: url.clone(),
                 username: "svc@example.com".into(),
+                offered: vec![],
             },
             &[
                 "HTTP 401",
                 "svc@example.com",
                 "Basic authentication is enabled",
+            ],
+            None,
+        );
+        check(
+            EwsError::BasicRefused {
+                url: url.clone(),
+                username: "svc@example.com".into(),
+                offered: vec!["Negotiate".into(), "NTLM".into()],
+            },
+            &[
+                "refused Basic authentication of 'svc@example.com' (HTTP 401)",
+                "the server offers Negotiate, NTLM; config says basic \u{2192} set auth = \"ntlm\"",
+            ],
+            None,
+        );
+        check(
+            EwsError::BasicRefused {
+                url: url.clone(),
+                username: "svc@example.com".into(),
+                offered: vec!["Negotiate".into(), "NTLM".into(), "Basic".into()],
+            },
+            &[
+                "Basic authentication is enabled",
+                "; the server offers Negotiate, NTLM, Basic",
             ],
             None,
         );
@@ -260,6 +325,7 @@ mod tests {
             EwsError::Status {
                 url: url.clone(),
                 status: 404,
+                redirect: None,
             },
             &["HTTP 404", "/EWS/Exchange.asmx"],
             None,
@@ -268,6 +334,7 @@ mod tests {
             EwsError::Status {
                 url: url.clone(),
                 status: 302,
+                redirect: None,
             },
             &["HTTP 302", "a redirect", "login page"],
             None,
@@ -275,7 +342,22 @@ mod tests {
         check(
             EwsError::Status {
                 url: url.clone(),
+                status: 301,
+                redirect: Some(
+                    "the server redirects to https://mail.example.com/EWS/Exchange.asmx; set exchange.url to https://mail.example.com/EWS/Exchange.asmx"
+                        .into(),
+                ),
+            },
+            &[
+                "HTTP 301 without a SOAP response (a redirect): the server redirects to https://mail.example.com/EWS/Exchange.asmx; set exchange.url to https://mail.example.com/EWS/Exchange.asmx, unless",
+            ],
+            None,
+        );
+        check(
+            EwsError::Status {
+                url: url.clone(),
                 status: 500,
+                redirect: None,
             },
             &["HTTP 500", "event log"],
             None,

@@ -1,5 +1,5 @@
 //! Exchange Web Services: Exchange on-premises (Basic authentication) and Exchange Online
-//! (OAuth2 with impersonation), DESIGN.md section 7.
+//! (OAuth2 with impersonation), `docs/contract.md`, section 7.3.
 //!
 //! `request` builds the SOAP bodies and `response` reads the answers, both pure; this module is
 //! the thin transport between them: authentication, impersonation headers, one token refresh on
@@ -9,7 +9,7 @@
 //! A mailbox's own problem (no such mailbox, no rights, an appointment that cannot be read)
 //! is that mailbox's result. A request that fails as a whole (no connection, refused
 //! credentials, throttling the caller will not wait for, a response that cannot be read) fails
-//! the whole `fetch`: the caller then keeps its last known appointments (DESIGN.md section 9)
+//! the whole `fetch`: the caller keeps its last known appointments (`docs/contract.md`, section 9)
 //! rather than acting on a partial picture, and no further requests are sent into a failing
 //! server.
 
@@ -209,6 +209,7 @@ impl EwsSource {
                     Auth::Basic { username, .. } => EwsError::BasicRefused {
                         url: url(),
                         username: username.clone(),
+                        offered: resp.offered_schemes(),
                     },
                     Auth::OAuth2(_) => EwsError::TokenRefused { url: url() },
                 })
@@ -222,7 +223,13 @@ impl EwsSource {
                 })
             }
             200 | 500 => {}
-            status => return Err(EwsError::Status { url: url(), status }),
+            status => {
+                return Err(EwsError::Status {
+                    url: url(),
+                    status,
+                    redirect: resp.redirect_hint("exchange.url", &self.shown_url),
+                })
+            }
         }
         let parsed = resp
             .text()
@@ -233,10 +240,12 @@ impl EwsSource {
             Ok(Parsed::Mailboxes(_)) | Err(_) if resp.status == 500 => Err(EwsError::Status {
                 url: url(),
                 status: 500,
+                redirect: None,
             }),
             Ok(Parsed::Mailboxes(_)) => Err(EwsError::Status {
                 url: url(),
                 status: resp.status,
+                redirect: None,
             }),
             Err(detail) => Err(EwsError::Malformed { url: url(), detail }),
             Ok(Parsed::Busy(wait)) => Err(EwsError::ServerBusy {

@@ -14,7 +14,7 @@ use super::request::{ERRORS_NS, MESSAGES_NS, SOAP_NS, TYPES_NS};
 use crate::exchange::{MailboxError, MailboxResult};
 use crate::model::{Appointment, ShowAs};
 use crate::time::parse_datetime;
-use crate::xml::{Attr, Event, NsId, Reader};
+use crate::xml::{same, Attr, Event, NsId, Reader};
 
 /// The code of per-mailbox errors we raise ourselves for appointments we cannot read.
 pub const BAD_APPOINTMENT: &str = "InvalidAppointment";
@@ -108,40 +108,64 @@ enum Name {
 }
 
 fn name_of(local: &str) -> Name {
-    match local {
-        "Envelope" => Name::Envelope,
-        "Body" => Name::Body,
-        "Fault" => Name::Fault,
-        "faultcode" => Name::FaultCodeEl,
-        "faultstring" => Name::FaultStringEl,
-        "detail" => Name::Detail,
-        "ResponseCode" => Name::ResponseCodeEl,
-        "Message" => Name::MessageEl,
-        "MessageText" => Name::MessageTextEl,
-        "MessageXml" => Name::MessageXml,
-        "Value" => Name::Value,
-        "GetUserAvailabilityResponse" => Name::GetUserAvailabilityResponse,
-        "FindItemResponse" => Name::FindItemResponse,
-        "FreeBusyResponse" => Name::FreeBusyResponse,
-        "FindItemResponseMessage" => Name::FindItemResponseMessage,
-        "ResponseMessage" => Name::ResponseMessage,
-        "CalendarEventArray" => Name::CalendarEventArray,
-        "Items" => Name::Items,
-        "CalendarEvent" => Name::CalendarEvent,
-        "CalendarItem" => Name::CalendarItem,
-        "StartTime" => Name::StartTime,
-        "EndTime" => Name::EndTime,
-        "Start" => Name::StartEl,
-        "End" => Name::EndEl,
-        "BusyType" => Name::BusyType,
-        "LegacyFreeBusyStatus" => Name::LegacyFreeBusyStatus,
-        "CalendarEventDetails" => Name::CalendarEventDetails,
-        "Subject" => Name::SubjectEl,
-        "IsPrivate" => Name::IsPrivateEl,
-        "Sensitivity" => Name::SensitivityEl,
-        "IsAllDayEvent" => Name::IsAllDayEvent,
-        _ => Name::Other,
-    }
+    use Name as N;
+    // By length first, so that an element name is compared with one to four candidates.
+    let candidates: &[(&str, Name)] = match local.len() {
+        3 => &[("End", N::EndEl)],
+        4 => &[("Body", N::Body)],
+        5 => &[
+            ("Items", N::Items),
+            ("Value", N::Value),
+            ("Start", N::StartEl),
+            ("Fault", N::Fault),
+        ],
+        6 => &[("detail", N::Detail)],
+        7 => &[
+            ("EndTime", N::EndTime),
+            ("Subject", N::SubjectEl),
+            ("Message", N::MessageEl),
+        ],
+        8 => &[("BusyType", N::BusyType), ("Envelope", N::Envelope)],
+        9 => &[
+            ("StartTime", N::StartTime),
+            ("IsPrivate", N::IsPrivateEl),
+            ("faultcode", N::FaultCodeEl),
+        ],
+        10 => &[("MessageXml", N::MessageXml)],
+        11 => &[
+            ("MessageText", N::MessageTextEl),
+            ("Sensitivity", N::SensitivityEl),
+            ("faultstring", N::FaultStringEl),
+        ],
+        12 => &[
+            ("CalendarItem", N::CalendarItem),
+            ("ResponseCode", N::ResponseCodeEl),
+        ],
+        13 => &[
+            ("CalendarEvent", N::CalendarEvent),
+            ("IsAllDayEvent", N::IsAllDayEvent),
+        ],
+        15 => &[("ResponseMessage", N::ResponseMessage)],
+        16 => &[
+            ("FreeBusyResponse", N::FreeBusyResponse),
+            ("FindItemResponse", N::FindItemResponse),
+        ],
+        18 => &[("CalendarEventArray", N::CalendarEventArray)],
+        20 => &[
+            ("CalendarEventDetails", N::CalendarEventDetails),
+            ("LegacyFreeBusyStatus", N::LegacyFreeBusyStatus),
+        ],
+        23 => &[("FindItemResponseMessage", N::FindItemResponseMessage)],
+        27 => &[(
+            "GetUserAvailabilityResponse",
+            N::GetUserAvailabilityResponse,
+        )],
+        _ => &[],
+    };
+    candidates
+        .iter()
+        .find(|(n, _)| same(n, local))
+        .map_or(N::Other, |(_, name)| *name)
 }
 
 /// What the current element's text is collected for.
@@ -400,7 +424,7 @@ impl<'a> State<'a> {
         } else {
             Name::Other
         };
-        if parent.is_none() && !(id == Some(0) && local == "Envelope") {
+        if parent.is_none() && !(id == Some(0) && name == Name::Envelope) {
             return Err(format!("the response is not a SOAP envelope but <{local}>"));
         }
         if self.capture.is_some() {
@@ -435,9 +459,9 @@ impl<'a> State<'a> {
             (_, N::Value)
                 if (in_mailbox || self.fault.is_some())
                     && self.in_message_xml > 0
-                    && attrs
-                        .iter()
-                        .any(|a| a.local == "Name" && a.value == "BackOffMilliseconds") =>
+                    && attrs.iter().any(|a| {
+                        same(a.local, "Name") && same(&a.value, "BackOffMilliseconds")
+                    }) =>
             {
                 Some(Field::BackOff)
             }
@@ -612,7 +636,7 @@ impl<'a> State<'a> {
 fn class_of<'a>(attrs: &[Attr<'a>]) -> Option<Text<'a>> {
     attrs
         .iter()
-        .find(|a| a.local == "ResponseClass" && a.ns.is_empty())
+        .find(|a| same(a.local, "ResponseClass") && a.ns.is_empty())
         .map(|a| a.value.clone())
 }
 
@@ -687,6 +711,55 @@ mod tests {
     }
 
     const OTHER: &str = "[Busy 2026-12-01T09:00:00Z..2026-12-01T10:00:00Z]";
+
+    #[test]
+    fn element_names() {
+        use Name as N;
+        let cases = [
+            ("End", N::EndEl),
+            ("Body", N::Body),
+            ("Items", N::Items),
+            ("Value", N::Value),
+            ("Start", N::StartEl),
+            ("Fault", N::Fault),
+            ("detail", N::Detail),
+            ("EndTime", N::EndTime),
+            ("Subject", N::SubjectEl),
+            ("Message", N::MessageEl),
+            ("BusyType", N::BusyType),
+            ("Envelope", N::Envelope),
+            ("StartTime", N::StartTime),
+            ("IsPrivate", N::IsPrivateEl),
+            ("faultcode", N::FaultCodeEl),
+            ("MessageXml", N::MessageXml),
+            ("MessageText", N::MessageTextEl),
+            ("Sensitivity", N::SensitivityEl),
+            ("faultstring", N::FaultStringEl),
+            ("CalendarItem", N::CalendarItem),
+            ("ResponseCode", N::ResponseCodeEl),
+            ("CalendarEvent", N::CalendarEvent),
+            ("IsAllDayEvent", N::IsAllDayEvent),
+            ("ResponseMessage", N::ResponseMessage),
+            ("FreeBusyResponse", N::FreeBusyResponse),
+            ("FindItemResponse", N::FindItemResponse),
+            ("CalendarEventArray", N::CalendarEventArray),
+            ("CalendarEventDetails", N::CalendarEventDetails),
+            ("LegacyFreeBusyStatus", N::LegacyFreeBusyStatus),
+            ("FindItemResponseMessage", N::FindItemResponseMessage),
+            (
+                "GetUserAvailabilityResponse",
+                N::GetUserAvailabilityResponse,
+            ),
+            ("", N::Other),
+            ("end", N::Other),
+            ("Subjects", N::Other),
+            ("FreeBusyView", N::Other),
+            ("calendarEvent", N::Other),
+        ];
+        for (local, expect) in cases {
+            assert_eq!(name_of(local), expect, "{local}");
+        }
+    }
 
     #[test]
     fn documented_responses() {
