@@ -90,6 +90,9 @@ fn check(config: &Config, services: &mut Services) -> Result<(), Failure> {
     }
     let members = calendars::members(&directory);
     let calendars = calendars_around(config, services.source.as_mut(), &members, wall_clock())?;
+    if let Some(auth) = services.source.authentication() {
+        println!("{auth}");
+    }
     let numbers = starface.numbers()?;
     let internal = config.actions.forward_internal_calls;
     let mut rows = Vec::new();

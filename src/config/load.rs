@@ -825,7 +825,11 @@ impl<'a> Reader<'a> {
             T,
             "auth",
             EwsAuth::Basic,
-            &[("basic", EwsAuth::Basic), ("oauth2", EwsAuth::OAuth2)],
+            &[
+                ("basic", EwsAuth::Basic),
+                ("ntlm", EwsAuth::Ntlm),
+                ("oauth2", EwsAuth::OAuth2),
+            ],
         )?;
         let lookup = self.choice(
             T,
@@ -839,6 +843,10 @@ impl<'a> Reader<'a> {
         let impersonation_set = self.bool(T, "impersonation", false)?;
         let ews = backend == Backend::Ews;
         let basic = ews && auth == EwsAuth::Basic;
+        let ntlm = ews && auth == EwsAuth::Ntlm;
+        // Basic and NTLM both authenticate with the account's username and password.
+        let password_auth = basic || ntlm;
+        let auth_name = if ntlm { "ntlm" } else { "basic" };
         let oauth = !ews || auth == EwsAuth::OAuth2;
 
         let url_got = self.optional_string(T, "url")?;
@@ -855,6 +863,19 @@ impl<'a> Reader<'a> {
                     g.line,
                     &Value::String(g.value.to_string()),
                     "Basic authentication cannot carry a `:` or control characters in the user name",
+                ));
+            }
+            let domain_user = g
+                .value
+                .split_once('\\')
+                .is_some_and(|(d, u)| !d.is_empty() && !u.is_empty() && !u.contains('\\'));
+            if ntlm && !domain_user && !g.value.contains('@') {
+                return Err(self.invalid(
+                    T,
+                    "username",
+                    g.line,
+                    &Value::String(g.value.to_string()),
+                    "with auth = \"ntlm\" give DOMAIN\\user or the UPN user@domain",
                 ));
             }
         }
@@ -936,7 +957,8 @@ impl<'a> Reader<'a> {
 
         // What the chosen backend needs, then what it does not use.
         let ews_why = "it is required with backend = \"ews\"";
-        let basic_why = "it is required with backend = \"ews\" and auth = \"basic\"";
+        let basic_why = format!("it is required with backend = \"ews\" and auth = \"{auth_name}\"");
+        let basic_why = basic_why.as_str();
         let oauth_why = if ews {
             "it is required with auth = \"oauth2\""
         } else {
@@ -945,7 +967,7 @@ impl<'a> Reader<'a> {
         if ews && url.is_none() {
             return Err(self.missing("exchange.url", ews_why));
         }
-        if basic && username.is_none() {
+        if password_auth && username.is_none() {
             return Err(self.missing("exchange.username", basic_why));
         }
         if oauth && tenant_id.is_none() {
@@ -954,7 +976,7 @@ impl<'a> Reader<'a> {
         if oauth && client_id.is_none() {
             return Err(self.missing("exchange.client_id", oauth_why));
         }
-        let password = match basic {
+        let password = match password_auth {
             true => Some(self.secret(T, "password", basic_why)?),
             false => self.secret_form(T, "password").map(|_| None)?,
         };
@@ -968,7 +990,7 @@ impl<'a> Reader<'a> {
                 self.warn_unused(T, key, "with backend = \"graph\"");
             }
         }
-        if !basic {
+        if !password_auth {
             let why = if ews {
                 "with auth = \"oauth2\""
             } else {
@@ -987,7 +1009,7 @@ impl<'a> Reader<'a> {
                 "client_secret_env",
                 "token_url",
             ] {
-                self.warn_unused(T, key, "with backend = \"ews\" and auth = \"basic\"");
+                self.warn_unused(T, key, basic_why.replace("it is required", "").trim());
             }
         }
         if ews {
@@ -1008,6 +1030,8 @@ impl<'a> Reader<'a> {
                 let line = url_got.as_ref().map(|g| g.line).unwrap_or(0);
                 let what = if basic {
                     "the Exchange password"
+                } else if ntlm {
+                    "NTLM authentication, without the channel binding of HTTPS,"
                 } else {
                     "an OAuth2 access token"
                 };

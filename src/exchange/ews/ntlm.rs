@@ -9,8 +9,9 @@ use base64::Engine as _;
 use crate::config::Secret;
 use crate::http::ntlm::{self, ClientInput, Identity, NtlmError};
 
-/// Handshakes per run: account lockout policies count failed logons, and a wrong password would
-/// otherwise fail once per poll.
+/// Refused handshakes per run: account lockout policies count failed logons, and a wrong
+/// password would otherwise fail once per poll. Successful ones do not count (the daemon logs
+/// on again whenever the server closed the connection).
 pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The account, with the NT hash computed once; `Debug` shows only the username.
@@ -41,13 +42,14 @@ impl NtlmCredential {
         &self.username
     }
 
-    /// Takes one handshake from the budget of the run; `false` once it is spent.
-    pub fn take_attempt(&mut self) -> bool {
-        if self.attempts >= MAX_ATTEMPTS {
-            return false;
-        }
-        self.attempts += 1;
-        true
+    /// Whether another handshake may be tried in this run.
+    pub fn may_try(&self) -> bool {
+        self.attempts < MAX_ATTEMPTS
+    }
+
+    /// Counts a refused AUTHENTICATE against the run's budget.
+    pub fn refused(&mut self) {
+        self.attempts = self.attempts.saturating_add(1);
     }
 
     /// The AUTHENTICATE answering `challenge`, bound to `certificate` (the DER of the server's
@@ -182,7 +184,13 @@ mod tests {
     #[test]
     fn three_attempts_per_run() {
         let mut c = NtlmCredential::new("EXAMPLE\\svc", &Secret::new("pw"));
-        let taken: Vec<bool> = (0..5).map(|_| c.take_attempt()).collect();
+        let taken: Vec<bool> = (0..5)
+            .map(|_| {
+                let may = c.may_try();
+                c.refused();
+                may
+            })
+            .collect();
         check("budget", taken, vec![true, true, true, false, false]);
         check(
             "debug hides the hash",

@@ -1,0 +1,95 @@
+//! End to end with `auth = "ntlm"`: the real binary against the EWS fake's NTLM mode (its own,
+//! independent NTLMv2 check) over real HTTP, for `once` and `check`, a Negotiate-only server and
+//! wrong credentials.
+
+mod common;
+
+use common::*;
+use ess_sim::ews::EwsAuth;
+
+const AT: &str = "2026-12-01T09:30:00Z";
+
+fn ntlm_world(auth: EwsAuth) -> World {
+    let mut w = World::new(Backend::Ews);
+    w.ews.set_auth(auth);
+    w.set("exchange.auth", "\"ntlm\"");
+    w.calendars.add(
+        ALICE,
+        appt(
+            "2026-12-01T09:00:00Z",
+            "2026-12-01T10:30:00Z",
+            Busy,
+            "Weekly sync",
+        ),
+    );
+    w
+}
+
+/// No password, and no NTLM message (base64 of "NTLMSSP" starts "TlRMTVNTUA"), in the output.
+fn assert_no_ntlm_secrets(w: &World, out: &Output) {
+    w.assert_no_secrets(out);
+    for text in [&out.stdout, &out.stderr] {
+        assert!(
+            !text.contains("TlRMTVNTUA"),
+            "an NTLM message leaked:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn once_authenticates_with_ntlm_and_acts() {
+    for auth in [
+        EwsAuth::ntlm(EWS_USER, EWS_PASSWORD),
+        EwsAuth::ntlm_negotiate_only(EWS_USER, EWS_PASSWORD),
+    ] {
+        let mut w = ntlm_world(auth.clone());
+        let out = w.once(AT, &[]);
+        out.expect_code(0);
+        assert_eq!(w.pbx.dnd(ALICE_ID), Some(true), "{auth:?}\n{out}");
+        assert_eq!(w.ews.ntlm_failures(), Vec::<String>::new(), "{out}");
+        assert_eq!(w.ews.ntlm_logins(), 1, "one handshake for the run\n{out}");
+        assert_no_ntlm_secrets(&w, &out);
+    }
+}
+
+#[test]
+fn check_passes_with_ntlm() {
+    let mut w = ntlm_world(EwsAuth::ntlm(EWS_USER, EWS_PASSWORD));
+    let out = w.check();
+    out.expect_code(0);
+    assert!(out.stdout.contains("EWS: NTLM"), "{out}");
+}
+
+#[test]
+fn wrong_credentials_name_ntlm_and_the_user() {
+    let mut w = ntlm_world(EwsAuth::ntlm(EWS_USER, "another password"));
+    let out = w.once(AT, &[]);
+    out.expect_code(1);
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("refused NTLM authentication of 'svc-sync@example.com'"),
+        "{out}"
+    );
+    assert!(
+        w.ews.ntlm_failures().len() <= 3,
+        "{:?}",
+        w.ews.ntlm_failures()
+    );
+    assert_ne!(w.pbx.dnd(ALICE_ID), Some(true), "nothing switched on");
+    assert_no_ntlm_secrets(&w, &out);
+    let out = w.check();
+    out.expect_code(1);
+}
+
+#[test]
+fn a_username_without_a_domain_is_a_configuration_error() {
+    let mut w = ntlm_world(EwsAuth::ntlm(EWS_USER, EWS_PASSWORD));
+    w.set("exchange.username", "\"svc-sync\"");
+    let out = w.check();
+    out.expect_code(2);
+    assert!(
+        format!("{}{}", out.stdout, out.stderr)
+            .contains("give DOMAIN\\user or the UPN user@domain"),
+        "{out}"
+    );
+}
