@@ -2,8 +2,11 @@
 //! NTLM acceptor: PyPI's `pyspnego`, run behind a small HTTP server (tests/ntlm_server.py) that
 //! authenticates connections the way IIS does. Both username forms, a Negotiate-only server,
 //! wrong credentials, and channel binding, over HTTP and HTTPS. Skipped, with a notice, only
-//! when python3 or pyspnego is missing (`.ci/run` installs pyspnego).
+//! when python3 or pyspnego is missing (`.ci/run` installs pyspnego). The last tests run the
+//! product's real binary (`check`) through that server, which forwards authenticated requests
+//! to the EWS fake, over HTTP and over HTTPS with channel binding.
 
+mod common;
 #[path = "ntlm_client/mod.rs"]
 mod ntlm_client;
 
@@ -58,9 +61,18 @@ mod tempdir {
 impl PyServer {
     /// Starts the server offering `schemes`; `None` (with a printed notice) without pyspnego.
     fn start(tag: &str, schemes: &str, extra: &[String]) -> Option<PyServer> {
+        PyServer::start_with_users(tag, schemes, extra, USERS)
+    }
+
+    fn start_with_users(
+        tag: &str,
+        schemes: &str,
+        extra: &[String],
+        user_lines: &str,
+    ) -> Option<PyServer> {
         let dir = tempdir::Dir::new(tag);
         let users = dir.path().join("users");
-        std::fs::write(&users, USERS).expect("user file");
+        std::fs::write(&users, user_lines).expect("user file");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ntlm_server.py");
         let Ok(mut child) = Command::new("python3")
             .arg(script)
@@ -269,4 +281,114 @@ fn over_https_the_binding_comes_from_the_certificate_the_client_received() {
         );
         assert_eq!(server.next_line().starts_with("ok "), status == 200);
     }
+}
+
+/// A CA (PEM, for `exchange.ca_file`) and a certificate for 127.0.0.1 signed by it, written
+/// as PEM files in `dir`.
+fn ca_and_certificate(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA");
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&key, &issuer)
+        .expect("certificate");
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca.pem()).expect("CA file");
+    std::fs::write(&paths.1, cert.pem()).expect("cert file");
+    std::fs::write(&paths.2, key.serialize_pem()).expect("key file");
+    paths
+}
+
+/// `check` with the real binary, `auth = "ntlm"`, through pyspnego in front of the EWS fake.
+fn binary_check(tls: bool, username: &str, user_line: &str, schemes: &str) {
+    use common::{Backend, World, EWS_PASSWORD, EWS_USER};
+    let mut w = World::new(Backend::Ews);
+    let dir = tempdir::Dir::new("binary-certs");
+    let mut args = vec![
+        "--upstream".to_string(),
+        w.ews_url(),
+        EWS_USER.to_string(),
+        EWS_PASSWORD.to_string(),
+    ];
+    let (ca, cert, key) = ca_and_certificate(dir.path());
+    if tls {
+        args.extend([
+            "--tls".to_string(),
+            cert.display().to_string(),
+            key.display().to_string(),
+        ]);
+    }
+    let users = format!("{user_line}:{EWS_PASSWORD}\n");
+    let Some(server) = PyServer::start_with_users("binary", schemes, &args, &users) else {
+        return;
+    };
+    let scheme = if tls { "https" } else { "http" };
+    w.set("exchange.auth", "\"ntlm\"");
+    w.set("exchange.username", &format!("{username:?}"));
+    w.set(
+        "exchange.url",
+        &format!("\"{scheme}://127.0.0.1:{}/EWS/Exchange.asmx\"", server.port),
+    );
+    if tls {
+        w.set(
+            "exchange.ca_file",
+            &format!("{:?}", ca.display().to_string()),
+        );
+    }
+    let out = w.check();
+    out.expect_code(0);
+    let want = if tls {
+        "EWS: NTLM, channel binding"
+    } else {
+        "EWS: NTLM"
+    };
+    assert!(out.stdout.lines().any(|l| l == want), "{out}");
+    // A Negotiate-only server first sees (and refuses) the NTLM scheme the client tries first.
+    let mut line = server.next_line();
+    if schemes == "Negotiate" {
+        assert_eq!(line, "fail scheme NTLM");
+        line = server.next_line();
+    }
+    assert!(line.starts_with("ok "), "{line}\n{out}");
+    w.assert_no_secrets(&out);
+}
+
+#[test]
+fn the_binary_authenticates_over_http_in_both_username_forms() {
+    binary_check(
+        false,
+        common::EWS_USER,
+        &format!(":{}", common::EWS_USER),
+        "Negotiate,NTLM",
+    );
+    binary_check(
+        false,
+        "EXAMPLE\\svc-sync",
+        "EXAMPLE:svc-sync",
+        "Negotiate,NTLM",
+    );
+}
+
+#[test]
+fn the_binary_authenticates_a_negotiate_only_server() {
+    binary_check(false, "EXAMPLE\\svc-sync", "EXAMPLE:svc-sync", "Negotiate");
+}
+
+#[test]
+fn the_binary_binds_to_the_certificate_over_https() {
+    binary_check(
+        true,
+        common::EWS_USER,
+        &format!(":{}", common::EWS_USER),
+        "Negotiate,NTLM",
+    );
+    binary_check(true, "EXAMPLE\\svc-sync", "EXAMPLE:svc-sync", "Negotiate");
 }

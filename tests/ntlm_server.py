@@ -10,13 +10,18 @@ later requests on the same connection need no Authorization. A failed AUTHENTICA
 Arguments: SCHEMES (comma separated, e.g. "Negotiate,NTLM" or "Negotiate"), then optionally
 `--cbt-hex HEX` (the tls-server-end-point hash the client must bind to) and `--tls CERT KEY`
 (serve HTTPS; the channel binding is then computed here from CERT, an ECDSA P-256/SHA-256 or
-RSA/SHA-256 certificate, whose end-point hash is SHA-256).
+RSA/SHA-256 certificate, whose end-point hash is SHA-256), and `--upstream URL USER PASSWORD`
+(once authenticated, forward each request to URL with Basic credentials, e.g. to the EWS fake
+of ess-sim, so that the product's real binary gets real EWS answers; without it the body is
+echoed).
 
 Prints the port on the first line, then one line per authentication: `ok PRINCIPAL` or
 `fail REASON`. Exits 3 when pyspnego is not importable, so the test can skip with a notice.
 """
 import base64
 import hashlib
+import urllib.error
+import urllib.request
 import http.server
 import socketserver
 import ssl
@@ -32,6 +37,7 @@ except ImportError:
 SCHEMES = sys.argv[1].split(",")
 CBT = None
 TLS = None
+UPSTREAM = None
 args = sys.argv[2:]
 while args:
     if args[0] == "--cbt-hex":
@@ -43,8 +49,29 @@ while args:
             der = ssl.PEM_cert_to_DER_cert(f.read())
         CBT = hashlib.sha256(der).digest()
         args = args[3:]
+    elif args[0] == "--upstream":
+        UPSTREAM = (args[1], args[2], args[3])
+        args = args[4:]
     else:
         sys.exit("unknown argument " + args[0])
+
+
+def answer(body, headers):
+    """What an authenticated request gets: the upstream's answer, or the body echoed."""
+    if UPSTREAM is None:
+        return 200, "text/plain", b"echo:" + body
+    url, user, password = UPSTREAM
+    basic = base64.b64encode((user + ":" + password).encode()).decode()
+    forward = {"Authorization": "Basic " + basic}
+    for name in ("Content-Type", "SOAPAction", "Accept", "X-AnchorMailbox"):
+        if headers.get(name):
+            forward[name] = headers.get(name)
+    request = urllib.request.Request(url, data=body, headers=forward, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, r.headers.get("Content-Type", "text/xml"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", "text/plain"), e.read()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -73,7 +100,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
         if self.authenticated:
-            return self.reply(200, [("Content-Type", "text/plain")], b"echo:" + body)
+            return self.serve(body)
         auth = self.headers.get("Authorization")
         if not auth:
             return self.offer()
@@ -103,7 +130,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.offer()
         self.authenticated = True
         print("ok " + str(self.ctx.client_principal), flush=True)
-        self.reply(200, [("Content-Type", "text/plain")], b"echo:" + body)
+        self.serve(body)
+
+    def serve(self, body):
+        status, content_type, payload = answer(body, self.headers)
+        self.reply(status, [("Content-Type", content_type)], payload)
 
     do_GET = do_POST
 
