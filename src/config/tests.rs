@@ -1094,7 +1094,7 @@ fn example_file_loads() {
         r#"
         exchange.backend = Ews
         exchange.url = "https://mail.example.com/EWS/Exchange.asmx"
-        exchange.auth = Basic
+        exchange.auth = Ntlm
         exchange.username = "svc-starface@example.com"
         exchange.password = "ews-secret"
         exchange.lookup = Availability
@@ -1129,9 +1129,9 @@ fn example_file_loads() {
         sync.state_dir = "/var/lib/exchange-status-sync"
         log.level = Info
         log.file = None
-        warning: $DIR/config.toml:32: exchange.tenant_id is not used with backend = "ews" and auth = "basic"; it is ignored
-        warning: $DIR/config.toml:33: exchange.client_id is not used with backend = "ews" and auth = "basic"; it is ignored
-        warning: $DIR/config.toml:34: exchange.client_secret_file is not used with backend = "ews" and auth = "basic"; it is ignored
+        warning: $DIR/config.toml:36: exchange.tenant_id is not used with backend = "ews" and auth = "ntlm"; it is ignored
+        warning: $DIR/config.toml:37: exchange.client_id is not used with backend = "ews" and auth = "ntlm"; it is ignored
+        warning: $DIR/config.toml:38: exchange.client_secret_file is not used with backend = "ews" and auth = "ntlm"; it is ignored
         "#,
     );
 }
