@@ -402,3 +402,35 @@ fn send_held_never_opens_another_connection() {
     assert!(matches!(err, HttpError::Io { .. }), "{err}");
     assert_eq!((server.connects(), server.requests()), (1, 2));
 }
+
+#[test]
+fn bytes_beyond_the_announced_length_end_the_connection() {
+    let server = Server::start(|req| match req.path.as_str() {
+        "/extra" => HttpReply::raw("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nforged"),
+        _ => HttpReply::new(200, "text/plain", "fine"),
+    })
+    .unwrap();
+    let c = client();
+    assert_eq!(get(&c, &format!("{}/extra", server.url())).unwrap(), "ok");
+    // The bytes after the answer are not taken for the next answer.
+    assert_eq!(get(&c, server.url()).unwrap(), "fine");
+    assert_eq!(server.connects(), 2);
+}
+
+#[test]
+fn the_sims_https_server_counts_one_handshake_per_kept_connection() {
+    let server = Server::start_tls_on("127.0.0.1:0", |req| {
+        HttpReply::new(200, "text/plain", format!("#{}", req.nth_on_connection))
+    })
+    .unwrap();
+    assert!(server.url().starts_with("https://"), "{}", server.url());
+    let c = client();
+    for i in 1..=4 {
+        assert_eq!(get(&c, server.url()).unwrap(), format!("#{i}"));
+    }
+    assert_eq!((server.connects(), server.tls_handshakes()), (1, 1));
+    server.drop_connections();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(get(&c, server.url()).unwrap(), "#1");
+    assert_eq!((server.connects(), server.tls_handshakes()), (2, 2));
+}

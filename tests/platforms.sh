@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Proves the release binaries where admins put them, against the simulators (ess-sim on the
 # host, plain HTTP and through a TLS front):
-#   - aarch64 under qemu-aarch64-static: --version, `once --dry-run` over HTTP and TLS, and a
-#     short `run` that switches a user and stops on SIGTERM;
+#   - aarch64 under qemu-aarch64-static: --version, `once --dry-run` over HTTP and TLS, `check`,
+#     and a short `run` that switches a user and stops on SIGTERM;
 #   - x86_64 under an old-kernel seccomp filter (tests/seccomp/old-kernel.c: every system call
 #     newer than Linux 2.6.32 fails with ENOSYS, as on CentOS 6 / STARFACE 6.x): --version,
-#     `once` over HTTP and TLS, and a short `run` with SIGHUP and SIGTERM;
+#     `once` over HTTP and TLS, `check`, and a short `run` with SIGHUP and SIGTERM;
 #   - the same kernel short of entropy (needs root for a private mount namespace): /dev/random
 #     replaced by a FIFO that nobody writes, so that ring's fallback waits on it as it would on
 #     an entropy-starved appliance. Plain HTTP must not wait at all; TLS waits, says once why,
@@ -180,6 +180,18 @@ dry_run() {
     contains "$tmp/once.out" "$want_alice" && contains "$tmp/once.out" "$want_bob"
 }
 
+# checks CONFIG RUNNER...: `check` reads every member's mailbox and says so, exit 0.
+checks() {
+    local cfg=$1
+    shift
+    timeout 60 "$@" check -c "$cfg" >"$tmp/check.txt" 2>"$tmp/check.err" || {
+        echo "exit $?"
+        cat "$tmp/check.txt" "$tmp/check.err"
+        return 1
+    }
+    contains "$tmp/check.txt" "alice@example.com" && contains "$tmp/check.txt" "OK: everything is usable"
+}
+
 # short_run CONFIG HUP RUNNER...: `run` until alice's DND is switched on at the simulated PBX,
 # a SIGHUP (when HUP=yes) that reloads the configuration, then SIGTERM: exit 0 within 5 s
 # after saving the state and logging out.
@@ -233,6 +245,7 @@ if [ -n "$qemu" ] && [ -x "$arm" ]; then
     check "aarch64: --version" bash -c "'$qemu' '$arm' --version | grep -q '^$NAME '"
     check "aarch64: once --dry-run over HTTP" dry_run http "$tmp/http.toml" "$qemu" "$arm"
     check "aarch64: once --dry-run over TLS" dry_run tls "$tmp/tls.toml" "$qemu" "$arm"
+    check "aarch64: check over TLS" checks "$tmp/tls.toml" "$qemu" "$arm"
     start_sims
     check "aarch64: run switches alice, stops on SIGTERM" short_run "$tmp/tls.toml" no "$qemu" "$arm"
 elif [ "${CI:-}" = true ]; then
@@ -250,6 +263,7 @@ check "old kernel: the filter bites (python's os.getrandom gets ENOSYS)" \
 check "old kernel: --version" bash -c "'$old_kernel' -- '$x86' --version | grep -q '^$NAME '"
 check "old kernel: once --dry-run over HTTP" dry_run http "$tmp/http.toml" "${old[@]}" "$x86"
 check "old kernel: once --dry-run over TLS" dry_run tls "$tmp/tls.toml" "${old[@]}" "$x86"
+check "old kernel: check over TLS" checks "$tmp/tls.toml" "${old[@]}" "$x86"
 once_applies() {
     timeout 60 "${old[@]}" "$x86" once -c "$tmp/tls.toml" >"$tmp/once.out" 2>"$tmp/once.err" ||
         { echo "exit $?"; cat "$tmp/once.err"; return 1; }
@@ -304,7 +318,11 @@ EOF
         "$starved" "$x86" run -c "$tmp/tls.toml" 2>"$log" &
         local pid=$!
         pids+=("$pid")
-        sleep 3
+        # Until the daemon's first TLS connection is waiting (it says so after 1 s).
+        for _ in $(seq 100); do
+            grep -q "waiting for the kernel's random number generator" "$log" && break
+            sleep 0.1
+        done
         kill -TERM "$pid"
         local waited=0
         while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 50 ]; do

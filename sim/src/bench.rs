@@ -746,6 +746,24 @@ fn run(opts: &Options) -> Result<(), String> {
         day.ews_bytes as f64 / 1e6
     );
     let parse = parse_throughput(&fakes, dir.path(), idle.ews_bytes);
+    // The same idle poll with the PBX behind TLS (a self-signed certificate, as the PBX's own).
+    let pbx_tls = fakes
+        .pbx
+        .start_tls()
+        .map_err(|e| format!("cannot start the HTTPS STARFACE fake: {e}"))?;
+    let mut tls_setup = fakes.setup("availability", 120, &state_dir);
+    tls_setup.starface_url = pbx_tls.url().to_string();
+    let tls_config = write("availability-tls.toml", &tls_setup)?;
+    fakes.reset_records();
+    let tls_run = once(&bin, &tls_config, t, dir.path())?;
+    let tls_counts = (pbx_tls.connects(), pbx_tls.tls_handshakes());
+    drop(pbx_tls);
+    println!(
+        "idle poll, PBX over TLS: {} ms CPU, {} TCP connects and {} TLS handshakes to the PBX",
+        tls_run.cpu.as_millis(),
+        tls_counts.0,
+        tls_counts.1
+    );
 
     // 3. The calendar lookup (one FindItem per mailbox), same state: also idle.
     fakes.reset_records();
@@ -820,6 +838,18 @@ fn run(opts: &Options) -> Result<(), String> {
         format!("{} + {}", idle_connects.0, idle_connects.1),
         "one per server while it keeps the connection",
         Some(idle_connects.0 <= 1 && idle_connects.1 <= 1),
+    ));
+    rows.push(row(
+        "idle `once`, PBX over TLS: TCP connects / TLS handshakes to the PBX",
+        format!("{} / {}", tls_counts.0, tls_counts.1),
+        "one per server while it keeps the connection",
+        Some(tls_counts.0 <= 1 && tls_counts.1 <= 1),
+    ));
+    rows.push(row(
+        "idle `once` CPU, PBX over plain HTTP / TLS",
+        format!("{idle_cpu_median:.0} ms / {} ms", tls_run.cpu.as_millis()),
+        "",
+        None,
     ));
     rows.push(row(
         "calendar lookup run at T: PBX writes (REST + chat calls)",

@@ -156,7 +156,7 @@ url = "{pbx}"
 login = "{login}"
 password = "{pbx_password}"
 group = "Exchange-Sync"
-
+{pbx_tls}
 [actions]
 free = "none"
 tentative = "none"
@@ -182,6 +182,12 @@ level = "{level}"
         password = EWS_PASSWORD,
         lookup = s.lookup,
         pbx = s.starface_url,
+        // The sim's HTTPS fake has a self-signed certificate, as the PBX has its own.
+        pbx_tls = if s.starface_url.starts_with("https://") {
+            "insecure_tls = true\n"
+        } else {
+            ""
+        },
         login = ess_sim::starface::DEFAULT_ADMIN_LOGIN,
         pbx_password = ess_sim::starface::DEFAULT_ADMIN_PASSWORD,
         chat = s.chat,

@@ -173,6 +173,9 @@ struct Policy {
 struct Shared {
     stop: AtomicBool,
     connects: AtomicUsize,
+    handshakes: AtomicUsize,
+    /// Set for an HTTPS server.
+    tls: Option<Arc<rustls::ServerConfig>>,
     requests: AtomicUsize,
     next_id: AtomicU64,
     /// Clones of the open connections, so that dropping the server can close them.
@@ -202,11 +205,31 @@ impl Server {
         addr: &str,
         handler: impl Fn(&HttpRequest) -> HttpReply + Send + Sync + 'static,
     ) -> io::Result<Server> {
+        Self::start_with(addr, None, handler)
+    }
+
+    /// Starts an HTTPS server on the given address, with a self-signed certificate for
+    /// `localhost` and 127.0.0.1 made now (clients need `insecure_tls`, as with the PBX's own).
+    pub fn start_tls_on(
+        addr: &str,
+        handler: impl Fn(&HttpRequest) -> HttpReply + Send + Sync + 'static,
+    ) -> io::Result<Server> {
+        Self::start_with(addr, Some(self_signed()?), handler)
+    }
+
+    fn start_with(
+        addr: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: impl Fn(&HttpRequest) -> HttpReply + Send + Sync + 'static,
+    ) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
         let port = listener.local_addr()?.port();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             connects: AtomicUsize::new(0),
+            handshakes: AtomicUsize::new(0),
+            tls,
             requests: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
             open: Mutex::new(HashMap::new()),
@@ -219,14 +242,14 @@ impl Server {
         let inner = shared.clone();
         let accept = std::thread::spawn(move || accept_loop(&listener, &inner));
         Ok(Server {
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
             port,
             shared,
             accept: Some(accept),
         })
     }
 
-    /// `http://127.0.0.1:<port>` (no trailing slash).
+    /// `http://127.0.0.1:<port>` or `https://…` (no trailing slash).
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -240,6 +263,11 @@ impl Server {
         self.shared.connects.load(Ordering::SeqCst)
     }
 
+    /// TLS handshakes completed since the start (or the last `reset_counts`); 0 over HTTP.
+    pub fn tls_handshakes(&self) -> usize {
+        self.shared.handshakes.load(Ordering::SeqCst)
+    }
+
     /// Requests answered since the start (or the last `reset_counts`).
     pub fn requests(&self) -> usize {
         self.shared.requests.load(Ordering::SeqCst)
@@ -247,6 +275,7 @@ impl Server {
 
     pub fn reset_counts(&self) {
         self.shared.connects.store(0, Ordering::SeqCst);
+        self.shared.handshakes.store(0, Ordering::SeqCst);
         self.shared.requests.store(0, Ordering::SeqCst);
     }
 
@@ -319,18 +348,32 @@ const MAX_HEAD: usize = 64 * 1024;
 /// Serves requests on one connection until either side closes it.
 fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
+    let tcp = stream.try_clone()?;
+    match &shared.tls {
+        None => serve(BufReader::new(stream), &tcp, shared),
+        Some(config) => {
+            let conn = rustls::ServerConnection::new(config.clone()).map_err(io::Error::other)?;
+            let mut tls = rustls::StreamOwned::new(conn, stream);
+            tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+            while tls.conn.is_handshaking() {
+                tls.conn.complete_io(&mut tls.sock)?;
+            }
+            shared.handshakes.fetch_add(1, Ordering::SeqCst);
+            serve(BufReader::new(tls), &tcp, shared)
+        }
+    }
+}
+
+fn serve<S: Read + Write>(
+    mut reader: BufReader<S>,
+    tcp: &TcpStream,
+    shared: &Shared,
+) -> io::Result<()> {
     let mut nth = 0;
+    let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     loop {
         let policy = *shared.policy();
-        reader
-            .get_ref()
-            .set_read_timeout(Some(policy.idle_timeout))?;
+        tcp.set_read_timeout(Some(policy.idle_timeout))?;
         let Some((mut req, keep_alive)) = read_request(&mut reader)? else {
             return Ok(());
         };
@@ -349,21 +392,43 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
             || !keep_alive
             || policy.max_requests.is_some_and(|max| nth >= max)
             || shared.stop.load(Ordering::SeqCst);
-        let complete = write_reply(&mut writer, &reply, req.method == "HEAD", close)?;
+        let writer = reader.get_mut();
+        let complete = write_reply(writer, &reply, req.method == "HEAD", close)?;
+        writer.flush()?;
         if close || !complete {
-            let _ = writer.shutdown(Shutdown::Both);
+            let _ = tcp.shutdown(Shutdown::Both);
             return Ok(());
         }
     }
 }
 
+/// A TLS configuration with a fresh self-signed certificate for `localhost` and 127.0.0.1.
+fn self_signed() -> io::Result<Arc<rustls::ServerConfig>> {
+    let key = rcgen::KeyPair::generate().map_err(io::Error::other)?;
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .map_err(io::Error::other)?;
+    let cert = params.self_signed(&key).map_err(io::Error::other)?;
+    let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der())
+        .map_err(io::Error::other)?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(io::Error::other)?
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der().clone()], der)
+    .map_err(io::Error::other)?;
+    Ok(Arc::new(config))
+}
+
 /// Reads one request; `None` when the client closed the connection between requests. The
 /// flag says whether the client allows another request on the connection.
-fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<(HttpRequest, bool)>> {
+fn read_request<S: Read>(reader: &mut BufReader<S>) -> io::Result<Option<(HttpRequest, bool)>> {
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
     let mut head_len = 0;
     let mut line = String::new();
-    let mut next_line = |reader: &mut BufReader<TcpStream>, line: &mut String| {
+    let mut next_line = |reader: &mut BufReader<S>, line: &mut String| {
         line.clear();
         let n = reader.by_ref().take(MAX_HEAD as u64).read_line(line)?;
         head_len += n;
@@ -434,7 +499,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> io::Result<Option<(HttpReq
     )))
 }
 
-fn read_chunked_body(reader: &mut BufReader<TcpStream>, body: &mut Vec<u8>) -> io::Result<()> {
+fn read_chunked_body<S: Read>(reader: &mut BufReader<S>, body: &mut Vec<u8>) -> io::Result<()> {
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
     let mut line = String::new();
     loop {
@@ -481,7 +546,7 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// Writes the reply; `false` when it was cut short on purpose (the connection must close).
-fn write_reply(w: &mut TcpStream, reply: &HttpReply, head: bool, close: bool) -> io::Result<bool> {
+fn write_reply(w: &mut impl Write, reply: &HttpReply, head: bool, close: bool) -> io::Result<bool> {
     if reply.raw {
         w.write_all(&reply.body)?;
         return Ok(!close);

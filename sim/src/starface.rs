@@ -463,6 +463,13 @@ impl StarfaceSim {
         Server::start_on(&format!("127.0.0.1:{port}"), move |req| sim.handle(req))
     }
 
+    /// Starts serving HTTPS (a self-signed certificate: the product needs
+    /// `starface.insecure_tls`, as with the PBX's own) on an ephemeral loopback port.
+    pub fn start_tls(&self) -> io::Result<Server> {
+        let sim = self.clone();
+        Server::start_tls_on("127.0.0.1:0", move |req| sim.handle(req))
+    }
+
     fn handle(&self, req: &HttpRequest) -> HttpReply {
         let mut s = self.lock();
         let key = endpoint_key(&req.method, &req.path);

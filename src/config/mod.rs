@@ -7,13 +7,23 @@ use std::time::Duration;
 
 use crate::model::ShowAs;
 
+mod actions;
+mod chat;
+mod error;
+mod exchange;
+mod keys;
 mod load;
+mod logs;
+mod reader;
+mod starface;
+mod sync;
 pub mod toml;
 
 #[cfg(test)]
 mod tests;
 
-pub use load::{from_str, load, ConfigError, Loaded};
+pub use error::{ConfigError, ErrorKind};
+pub use load::{from_str, load, Loaded};
 
 /// A secret (password, client secret). Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]

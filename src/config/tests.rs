@@ -1034,7 +1034,7 @@ fn load_reads_the_file() {
             missing.display()
         )
     );
-    assert!(matches!(err, ConfigError::Io { .. }));
+    assert!(matches!(err.kind, ErrorKind::Io(_)));
 
     let bad = dir.write(
         "bad.toml",

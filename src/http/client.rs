@@ -514,7 +514,7 @@ impl Session<'_> {
             };
             match self.client.exchange(conn, &bytes, head, &p.url, p.deadline) {
                 Ok(raw) => {
-                    if !raw.keep_alive || conn.rb.pending() > 0 {
+                    if !raw.keep_alive || conn.has_unread() {
                         self.held = None;
                     }
                     return Ok(Response {

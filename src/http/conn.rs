@@ -107,6 +107,20 @@ impl Conn {
             }
     }
 
+    /// Whether bytes of the server wait unread after a whole response (in our buffer, or as
+    /// decrypted TLS data): it sent more than it announced, so the next answer on this
+    /// connection could not be trusted.
+    pub fn has_unread(&mut self) -> bool {
+        self.rb.pending() > 0
+            || match &mut self.stream {
+                Stream::Plain(_) => false,
+                Stream::Tls(s) => s
+                    .conn
+                    .process_new_packets()
+                    .map_or(true, |io| io.plaintext_bytes_to_read() > 0),
+            }
+    }
+
     /// The DER bytes of the server's end-entity certificate (the one rustls verified); `None`
     /// over plain HTTP or before the handshake.
     pub fn peer_certificate(&self) -> Option<Vec<u8>> {
@@ -317,23 +331,23 @@ mod tests {
         drop(theirs);
         // The FIN may take a moment to arrive on loopback; wait for it, not for a time.
         let mut alive = true;
-        for _ in 0..1000 {
+        for _ in 0..5000 {
             alive = conn.looks_alive();
             if !alive {
                 break;
             }
-            std::thread::yield_now();
+            std::thread::sleep(Duration::from_millis(1));
         }
         assert!(!alive);
         let (conn, mut theirs) = pair();
         theirs.write_all(b"unasked").unwrap();
         let mut alive = true;
-        for _ in 0..1000 {
+        for _ in 0..5000 {
             alive = conn.looks_alive();
             if !alive {
                 break;
             }
-            std::thread::yield_now();
+            std::thread::sleep(Duration::from_millis(1));
         }
         assert!(
             !alive,

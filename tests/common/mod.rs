@@ -477,6 +477,18 @@ impl World {
         self.pbx.writes().len() + self.pbx.chat_calls().len()
     }
 
+    /// TCP connections the product opened to the calendar server (EWS or Graph) and to the PBX.
+    pub fn connects(&self) -> (usize, usize) {
+        let calendar = match self.backend {
+            Backend::Ews | Backend::EwsCalendar => self.ews_server.connects(),
+            Backend::Graph => self.graph_server.connects(),
+        };
+        (
+            calendar,
+            self.pbx_server.as_ref().map_or(0, |s| s.connects()),
+        )
+    }
+
     /// Requests the calendar source received (EWS requests, or Graph calendarView requests).
     pub fn exchange_requests(&self) -> usize {
         match self.backend {
