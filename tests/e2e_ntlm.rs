@@ -93,3 +93,18 @@ fn a_username_without_a_domain_is_a_configuration_error() {
         "{out}"
     );
 }
+
+#[test]
+fn a_closed_connection_is_authenticated_again_on_the_next() {
+    let mut w = ntlm_world(EwsAuth::ntlm(EWS_USER, EWS_PASSWORD));
+    w.set("exchange.lookup", "\"calendar\"");
+    // NEGOTIATE, AUTHENTICATE with the first mailbox's request, the second mailbox's request
+    // without Authorization; then the server closes and the third needs a new handshake.
+    w.ews_max_requests_per_connection(Some(3));
+    let out = w.once(AT, &[]);
+    out.expect_code(0);
+    assert_eq!(w.pbx.dnd(ALICE_ID), Some(true), "{out}");
+    assert_eq!(w.ews.ntlm_failures(), Vec::<String>::new(), "{out}");
+    assert_eq!(w.ews.ntlm_logins(), 2, "{out}");
+    assert_eq!(w.connects().0, 2, "{out}");
+}
