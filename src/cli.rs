@@ -13,11 +13,17 @@ exchange-status-sync: makes a STARFACE PBX follow its users' Exchange calendars
 
 usage:
   exchange-status-sync [run] [-c|--config PATH]       run as a daemon (default command)
-  exchange-status-sync once  [-c PATH] [--dry-run] [--at TIME]
+  exchange-status-sync once   [-c PATH] [--dry-run] [--at TIME] [--user EMAIL]...
                                                       one pass now (or at TIME, RFC 3339), then exit
-  exchange-status-sync check [-c PATH]                test both connections and every user
+  exchange-status-sync check  [-c PATH] [--user EMAIL]...
+                                                      test both connections and every user
+  exchange-status-sync status [-c PATH]               the last poll and what is ours on the PBX
+                                                      (from the state file; exit 1 when the last
+                                                      poll is too old or failed)
   exchange-status-sync --version | --help
 
+--user EMAIL (repeatable) handles only these members of the group and leaves everyone else
+exactly as they are.
 The default configuration file is /etc/exchange-status-sync/config.toml.
 Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.";
 
@@ -27,8 +33,13 @@ pub enum Command {
     Once {
         dry_run: bool,
         at: Option<Timestamp>,
+        /// `--user`, lower case; empty: every member.
+        users: Vec<String>,
     },
-    Check,
+    Check {
+        users: Vec<String>,
+    },
+    Status,
     Version,
     Help,
 }
@@ -45,6 +56,7 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut config: Option<PathBuf> = None;
     let mut dry_run = false;
     let mut at: Option<Timestamp> = None;
+    let mut users: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -88,25 +100,36 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
                 let v = value("--at")?;
                 at = Some(time::parse_rfc3339(&v).map_err(|e| format!("--at: {e}"))?);
             }
-            "run" | "once" | "check" if command.is_none() && inline.is_none() => {
+            "--user" => {
+                let v = value("--user")?.trim().to_lowercase();
+                if !v.contains('@') {
+                    return Err(format!("--user takes an e-mail address, not '{v}'"));
+                }
+                if !users.contains(&v) {
+                    users.push(v);
+                }
+            }
+            "run" | "once" | "check" | "status" if command.is_none() && inline.is_none() => {
                 command = Some(flag)
             }
             other if other.starts_with('-') => return Err(format!("unknown option '{other}'")),
             other => return Err(format!("unknown command '{other}'")),
         }
     }
-    let command = match command.unwrap_or("run") {
-        "once" => Command::Once { dry_run, at },
-        name => {
-            if dry_run || at.is_some() {
-                return Err(format!("--dry-run and --at belong to 'once', not '{name}'"));
-            }
-            if name == "check" {
-                Command::Check
-            } else {
-                Command::Run
-            }
-        }
+    let name = command.unwrap_or("run");
+    if name != "once" && (dry_run || at.is_some()) {
+        return Err(format!("--dry-run and --at belong to 'once', not '{name}'"));
+    }
+    if !matches!(name, "once" | "check") && !users.is_empty() {
+        return Err(format!(
+            "--user belongs to 'once' and 'check', not '{name}'"
+        ));
+    }
+    let command = match name {
+        "once" => Command::Once { dry_run, at, users },
+        "check" => Command::Check { users },
+        "status" => Command::Status,
+        _ => Command::Run,
     };
     Ok(Args {
         command,
@@ -133,12 +156,52 @@ mod tests {
     #[test]
     fn arguments() {
         let d = DEFAULT_CONFIG;
-        let once = |dry_run, at| Command::Once { dry_run, at };
+        let once = |dry_run, at| Command::Once {
+            dry_run,
+            at,
+            users: Vec::new(),
+        };
+        let users = |u: &[&str]| u.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         check("", Ok((Command::Run, d)));
+        check("status -c /s.toml", Ok((Command::Status, "/s.toml")));
+        check(
+            "once --user Alice@Example.com --dry-run --user=bob@x --user alice@example.com",
+            Ok((
+                Command::Once {
+                    dry_run: true,
+                    at: None,
+                    users: users(&["alice@example.com", "bob@x"]),
+                },
+                d,
+            )),
+        );
+        check(
+            "check --user a@x",
+            Ok((
+                Command::Check {
+                    users: users(&["a@x"]),
+                },
+                d,
+            )),
+        );
+        check("check --user", Err("--user needs a value"));
+        check(
+            "once --user alice",
+            Err("--user takes an e-mail address, not 'alice'"),
+        );
+        check(
+            "--user a@x",
+            Err("--user belongs to 'once' and 'check', not 'run'"),
+        );
+        check("status --user a@x", Err("not 'status'"));
+        check("status --dry-run", Err("belong to 'once', not 'status'"));
         check("run", Ok((Command::Run, d)));
         check("run -c /x.toml", Ok((Command::Run, "/x.toml")));
         check("-c /x.toml", Ok((Command::Run, "/x.toml")));
-        check("--config=/x.toml check", Ok((Command::Check, "/x.toml")));
+        check(
+            "--config=/x.toml check",
+            Ok((Command::Check { users: Vec::new() }, "/x.toml")),
+        );
         check("once", Ok((once(false, None), d)));
         check("once --dry-run --config /y", Ok((once(true, None), "/y")));
         check(

@@ -2,19 +2,20 @@
 //!
 //! See ARCHITECTURE.md for the map of this crate.
 
-pub mod cli;
+mod cli;
 pub mod cmd;
 pub mod config;
 pub mod exchange;
+pub mod explain;
 pub mod http;
 pub mod json;
-pub mod logging;
+mod logging;
 pub mod model;
-pub mod pbx;
-pub mod reconcile;
-pub mod rules;
+mod pbx;
+mod reconcile;
+mod rules;
 pub mod starface;
-pub mod state;
-pub mod sync;
+mod state;
+mod sync;
 pub mod time;
 pub mod xml;

@@ -1,8 +1,12 @@
-//! The state file (DESIGN.md section 6): what we switched, per STARFACE user, so that a restart
-//! in the middle of an appointment still switches back exactly what we switched on.
+//! The state file (`docs/contract.md`, section 6): what we switched, per STARFACE user, so that a
+//! restart in the middle of an appointment still switches back exactly what we switched on; and,
+//! for `status`, since when each of our values is on, the appointment behind it, and the last
+//! poll.
 //!
 //! `{state_dir}/state.json`, written atomically (temporary file in the same directory, fsync,
-//! rename, fsync of the directory). It never holds a secret.
+//! rename, fsync of the directory). It never holds a secret. The fields for `status` are
+//! optional: a file written before they existed reads as before, and an older program reading a
+//! newer file ignores them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,8 +15,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::json::Value;
-use crate::model::{Presence, Timestamp};
+use crate::model::{Presence, ShowAs, Timestamp};
 use crate::reconcile::{ChatRecord, SwitchRecord};
+use crate::rules::Cause;
 use crate::time;
 
 pub use crate::model::UserId;
@@ -27,6 +32,38 @@ pub struct UserRecord {
     /// Per redirect id.
     pub forward: BTreeMap<String, SwitchRecord>,
     pub chat: ChatRecord,
+    /// Since when our DND is on and why; `None` also for a state file from before this was kept.
+    pub dnd_held: Option<Held>,
+    /// Per redirect id, for the redirects that are ours.
+    pub forward_held: BTreeMap<String, HeldRedirect>,
+    /// Since when our chat presence or text is set and why.
+    pub chat_held: Option<Held>,
+}
+
+/// Since when a value of ours is on the PBX, and the appointment that caused it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    pub since: Timestamp,
+    pub cause: Option<Cause>,
+}
+
+/// A redirect that is ours: its number (for people) and since when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldRedirect {
+    pub number: String,
+    pub held: Held,
+}
+
+/// The outcome of the last poll (a daemon poll or a `once` that saved the state).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PollRecord {
+    pub at: Timestamp,
+    /// `None`: ok; else what went wrong, in one line.
+    pub error: Option<String>,
+    /// Users whose calendars were read.
+    pub users_read: usize,
+    /// Users that could not be handled.
+    pub users_failed: usize,
 }
 
 impl UserRecord {
@@ -41,6 +78,7 @@ impl UserRecord {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
     pub users: BTreeMap<UserId, UserRecord>,
+    pub poll: Option<PollRecord>,
 }
 
 /// Why the state file could not be read or written.
@@ -67,15 +105,54 @@ impl fmt::Display for StateError {
 
 impl std::error::Error for StateError {}
 
-fn switch_json(r: &SwitchRecord) -> Value {
-    Value::Object(vec![
+fn time_json(t: Timestamp) -> Value {
+    Value::String(time::format_rfc3339(t))
+}
+
+fn switch_json(r: &SwitchRecord, held: Option<&Held>) -> Value {
+    let mut fields = vec![
         ("ours".into(), Value::Bool(r.ours)),
         ("value".into(), Value::Bool(r.ours)),
         (
             "override_until".into(),
-            r.override_until
-                .map_or(Value::Null, |t| Value::String(time::format_rfc3339(t))),
+            r.override_until.map_or(Value::Null, time_json),
         ),
+    ];
+    if r.ours {
+        fields.extend(held_fields(held));
+    }
+    Value::Object(fields)
+}
+
+/// `since` and `cause` of a value that is ours; nothing when not known.
+fn held_fields(held: Option<&Held>) -> Vec<(String, Value)> {
+    let Some(h) = held else {
+        return Vec::new();
+    };
+    let cause = h.cause.as_ref().map_or(Value::Null, |c| {
+        Value::Object(vec![
+            ("show_as".into(), Value::String(c.show_as.name().into())),
+            ("subject".into(), Value::String(c.text.clone())),
+            ("end".into(), time_json(c.end)),
+        ])
+    });
+    vec![
+        ("since".into(), time_json(h.since)),
+        ("cause".into(), cause),
+    ]
+}
+
+fn poll_json(p: &PollRecord) -> Value {
+    let count = |n: usize| Value::from_i64(i64::try_from(n).unwrap_or(i64::MAX));
+    Value::Object(vec![
+        ("time".into(), time_json(p.at)),
+        ("ok".into(), Value::Bool(p.error.is_none())),
+        (
+            "error".into(),
+            p.error.clone().map_or(Value::Null, Value::String),
+        ),
+        ("users_read".into(), count(p.users_read)),
+        ("users_failed".into(), count(p.users_failed)),
     ])
 }
 
@@ -91,30 +168,45 @@ impl State {
                     .forward
                     .iter()
                     .filter(|(_, r)| !r.is_empty())
-                    .map(|(k, r)| (k.clone(), switch_json(r)))
+                    .map(|(k, r)| {
+                        let held = u.forward_held.get(k);
+                        let mut v = switch_json(r, held.map(|h| &h.held));
+                        if let (Value::Object(fields), Some(h), true) = (&mut v, held, r.ours) {
+                            fields.push(("number".into(), Value::String(h.number.clone())));
+                        }
+                        (k.clone(), v)
+                    })
                     .collect();
                 let opt = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_string()));
-                let chat = Value::Object(vec![
+                let mut chat = vec![
                     ("ours".into(), Value::Bool(!u.chat.is_empty())),
                     (
                         "presence".into(),
                         opt(u.chat.presence.map(Presence::as_str)),
                     ),
                     ("text".into(), opt(u.chat.text.as_deref())),
-                ]);
+                ];
+                if !u.chat.is_empty() {
+                    chat.extend(held_fields(u.chat_held.as_ref()));
+                }
+                let chat = Value::Object(chat);
                 let user = Value::Object(vec![
                     ("email".into(), Value::String(u.email.clone())),
-                    ("dnd".into(), switch_json(&u.dnd)),
+                    ("dnd".into(), switch_json(&u.dnd, u.dnd_held.as_ref())),
                     ("forward".into(), Value::Object(forward)),
                     ("chat".into(), chat),
                 ]);
                 (id.to_string(), user)
             })
             .collect();
-        let root = Value::Object(vec![
+        let mut root = vec![
             ("version".into(), Value::from_i64(VERSION)),
             ("users".into(), Value::Object(users)),
-        ]);
+        ];
+        if let Some(p) = &self.poll {
+            root.push(("poll".into(), poll_json(p)));
+        }
+        let root = Value::Object(root);
         let mut text = root.to_json();
         text.push('\n');
         text
@@ -144,12 +236,22 @@ impl State {
                 .ok_or_else(|| ctx("no email"))?
                 .to_string();
             let dnd = read_switch(u.get("dnd")).map_err(|e| ctx(&format!("dnd: {e}")))?;
+            let dnd_held = read_held(u.get("dnd")).map_err(|e| ctx(&format!("dnd: {e}")))?;
             let mut forward = BTreeMap::new();
+            let mut forward_held = BTreeMap::new();
             let fwd = u
                 .get("forward")
                 .and_then(Value::as_object)
                 .ok_or_else(|| ctx("no forward object"))?;
             for (rid, r) in fwd {
+                let fctx = |e: String| ctx(&format!("forward {rid}: {e}"));
+                if let Some(held) = read_held(Some(r)).map_err(fctx)? {
+                    let number = match r.get("number") {
+                        Some(Value::String(n)) => n.clone(),
+                        _ => return Err(fctx("no 'number' next to 'since'".into())),
+                    };
+                    forward_held.insert(rid.clone(), HeldRedirect { number, held });
+                }
                 forward.insert(
                     rid.clone(),
                     read_switch(Some(r)).map_err(|e| ctx(&format!("forward {rid}: {e}")))?,
@@ -168,6 +270,7 @@ impl State {
                 None | Some(Value::Null) => None,
                 Some(v) => Some(v.as_str().ok_or_else(|| ctx("bad chat text"))?.to_string()),
             };
+            let chat_held = read_held(Some(chat)).map_err(|e| ctx(&format!("chat: {e}")))?;
             state.users.insert(
                 id,
                 UserRecord {
@@ -175,9 +278,16 @@ impl State {
                     dnd,
                     forward,
                     chat: ChatRecord { presence, text },
+                    dnd_held,
+                    forward_held,
+                    chat_held,
                 },
             );
         }
+        state.poll = match root.get("poll") {
+            None | Some(Value::Null) => None,
+            Some(p) => Some(read_poll(p).map_err(|e| format!("poll: {e}"))?),
+        };
         Ok(state)
     }
 }
@@ -193,6 +303,68 @@ fn read_switch(v: Option<&Value>) -> Result<SwitchRecord, String> {
     Ok(SwitchRecord {
         ours,
         override_until,
+    })
+}
+
+fn read_time(v: Option<&Value>, name: &str) -> Result<Timestamp, String> {
+    match v {
+        Some(Value::String(s)) => time::parse_rfc3339(s).map_err(|e| format!("'{name}': {e}")),
+        _ => Err(format!("no '{name}'")),
+    }
+}
+
+/// `since` and `cause` next to a value; `None` when there is no `since` (an older file).
+fn read_held(v: Option<&Value>) -> Result<Option<Held>, String> {
+    let Some(v) = v else { return Ok(None) };
+    if matches!(v.get("since"), None | Some(Value::Null)) {
+        return Ok(None);
+    }
+    let since = read_time(v.get("since"), "since")?;
+    let cause = match v.get("cause") {
+        None | Some(Value::Null) => None,
+        Some(c) => {
+            let name = c.get("show_as").and_then(Value::as_str);
+            let show_as = [
+                ShowAs::Free,
+                ShowAs::WorkingElsewhere,
+                ShowAs::Tentative,
+                ShowAs::Busy,
+                ShowAs::Oof,
+            ]
+            .into_iter()
+            .find(|s| Some(s.name()) == name)
+            .ok_or("bad 'cause.show_as'")?;
+            let text = c
+                .get("subject")
+                .and_then(Value::as_str)
+                .ok_or("no 'cause.subject'")?
+                .to_string();
+            let end = read_time(c.get("end"), "cause.end")?;
+            Some(Cause { show_as, text, end })
+        }
+    };
+    Ok(Some(Held { since, cause }))
+}
+
+fn read_poll(v: &Value) -> Result<PollRecord, String> {
+    let at = read_time(v.get("time"), "time")?;
+    let ok = v.get("ok").and_then(Value::as_bool).ok_or("no 'ok'")?;
+    let error = match (ok, v.get("error")) {
+        (true, None | Some(Value::Null)) => None,
+        (false, Some(Value::String(e))) => Some(e.clone()),
+        _ => return Err("'ok' and 'error' disagree".into()),
+    };
+    let count = |name: &str| {
+        v.get(name)
+            .and_then(Value::as_i64)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| format!("no '{name}'"))
+    };
+    Ok(PollRecord {
+        at,
+        error,
+        users_read: count("users_read")?,
+        users_failed: count("users_failed")?,
     })
 }
 
@@ -253,6 +425,19 @@ pub fn load_readonly(dir: &Path) -> Result<(State, Option<StateError>), StateErr
     }
 }
 
+/// Records `poll` in the state file and leaves the rest as it is: a run that failed before its
+/// pass still tells `status` why. Returns a corrupt file's error (the file was moved aside).
+pub fn save_poll(
+    dir: &Path,
+    poll: PollRecord,
+    wall_now: Timestamp,
+) -> Result<Option<StateError>, StateError> {
+    let (mut state, corrupt) = load(dir, wall_now)?;
+    state.poll = Some(poll);
+    save(dir, &state)?;
+    Ok(corrupt)
+}
+
 /// Writes the state atomically.
 pub fn save(dir: &Path, state: &State) -> Result<(), StateError> {
     let path = path_in(dir);
@@ -308,8 +493,57 @@ mod tests {
                     presence: Some(Presence::DoNotDisturb),
                     text: Some("Sync \"A\" | ä".into()),
                 },
+                dnd_held: Some(Held {
+                    since: 1_796_115_600,
+                    cause: Some(Cause {
+                        show_as: ShowAs::Busy,
+                        text: "Sync \"A\" | ä".into(),
+                        end: 1_796_119_200,
+                    }),
+                }),
+                forward_held: BTreeMap::new(),
+                chat_held: Some(Held {
+                    since: 1_796_115_600,
+                    cause: None,
+                }),
             },
         );
+        s.users.insert(
+            19,
+            UserRecord {
+                email: "bob@example.com".into(),
+                forward: [(
+                    "ext-2".to_string(),
+                    SwitchRecord {
+                        ours: true,
+                        override_until: None,
+                    },
+                )]
+                .into(),
+                forward_held: [(
+                    "ext-2".to_string(),
+                    HeldRedirect {
+                        number: "+4972112345602".into(),
+                        held: Held {
+                            since: 1_796_000_000,
+                            cause: Some(Cause {
+                                show_as: ShowAs::Oof,
+                                text: "Vacation".into(),
+                                end: 1_796_300_000,
+                            }),
+                        },
+                    },
+                )]
+                .into(),
+                ..UserRecord::default()
+            },
+        );
+        s.poll = Some(PollRecord {
+            at: 1_796_117_400,
+            error: Some("Exchange: HTTP 503".into()),
+            users_read: 2,
+            users_failed: 1,
+        });
         s.users.insert(
             18,
             UserRecord {
@@ -321,6 +555,38 @@ mod tests {
     }
 
     #[test]
+    fn a_file_from_before_the_status_fields_reads_as_before() {
+        let old = include_str!("../tests/fixtures/state/before-status.json");
+        let s = State::from_json(old).unwrap();
+        assert_eq!(s.poll, None);
+        let alice = &s.users[&17];
+        assert!(alice.dnd.ours && alice.forward["r1"].override_until.is_some());
+        assert_eq!(alice.chat.presence, Some(Presence::DoNotDisturb));
+        assert_eq!(
+            (&alice.dnd_held, alice.forward_held.len(), &alice.chat_held),
+            (&None, 0, &None)
+        );
+        // Written again, it gains nothing it does not know and loses nothing it had.
+        assert_eq!(State::from_json(&s.to_json()).unwrap(), s);
+    }
+
+    #[test]
+    fn held_values_only_for_what_is_ours() {
+        let mut s = sample();
+        let alice = s.users.get_mut(&17).unwrap();
+        alice.dnd.ours = false;
+        alice.dnd.override_until = Some(1);
+        let text = s.to_json();
+        let back = State::from_json(&text).unwrap();
+        assert_eq!(back.users[&17].dnd_held, None, "{text}");
+        assert!(back.users[&17].chat_held.is_some());
+        assert_eq!(
+            back.users[&19].forward_held["ext-2"].number,
+            "+4972112345602"
+        );
+    }
+
+    #[test]
     fn round_trip_drops_empty_records() {
         let s = sample();
         let text = s.to_json();
@@ -329,6 +595,10 @@ mod tests {
             "{text}"
         );
         let back = State::from_json(&text).unwrap();
+        assert!(
+            text.contains(r#""poll":{"time":"2026-12-01T09:30:00Z","ok":false,"error":"Exchange: HTTP 503","users_read":2,"users_failed":1}"#),
+            "{text}"
+        );
         let mut expect = s.clone();
         expect.users.remove(&18);
         expect.users.get_mut(&17).unwrap().forward.remove("r2");
@@ -356,6 +626,32 @@ mod tests {
         check_corrupt(
             r#"{"version":1,"users":{"1":{"email":"a","dnd":{"ours":true},"forward":{},"chat":{"presence":"BUSY"}}}}"#,
         );
+        let user = |dnd: &str| {
+            format!(
+                r#"{{"version":1,"users":{{"1":{{"email":"a","dnd":{dnd},"forward":{{}},"chat":{{}}}}}}}}"#
+            )
+        };
+        check_corrupt(&user(r#"{"ours":true,"since":"soon"}"#));
+        check_corrupt(&user(
+            r#"{"ours":true,"since":"2026-12-01T09:30:00Z","cause":{"show_as":"Away","subject":"","end":"2026-12-01T09:30:00Z"}}"#,
+        ));
+        check_corrupt(&user(
+            r#"{"ours":true,"since":"2026-12-01T09:30:00Z","cause":{"show_as":"Busy","end":"2026-12-01T09:30:00Z"}}"#,
+        ));
+        check_corrupt(
+            r#"{"version":1,"users":{"1":{"email":"a","dnd":{"ours":false},"forward":{"r":{"ours":true,"since":"2026-12-01T09:30:00Z"}},"chat":{}}}}"#,
+        );
+        let poll = |p: &str| format!(r#"{{"version":1,"users":{{}},"poll":{p}}}"#);
+        check_corrupt(&poll(
+            r#"{"time":"2026-12-01T09:30:00Z","ok":true,"error":"x","users_read":1,"users_failed":0}"#,
+        ));
+        check_corrupt(&poll(
+            r#"{"time":"2026-12-01T09:30:00Z","ok":false,"users_read":1,"users_failed":0}"#,
+        ));
+        check_corrupt(&poll(
+            r#"{"time":"2026-12-01T09:30:00Z","ok":true,"users_read":-1,"users_failed":0}"#,
+        ));
+        check_corrupt(&poll(r#"{"ok":true,"users_read":1,"users_failed":0}"#));
         // Truncated at every byte: an error, never a panic.
         let text = sample().to_json();
         for cut in 0..text.len() - 1 {
@@ -376,8 +672,18 @@ mod tests {
         // Saved and read back.
         save(&dir, &sample()).unwrap();
         let (s, err) = load(&dir, 1).unwrap();
-        assert_eq!(s.users.len(), 1);
+        assert_eq!(s.users.len(), 2);
         assert!(err.is_none());
+        // A poll recorded on its own keeps the users.
+        let poll = PollRecord {
+            at: 5,
+            error: None,
+            users_read: 0,
+            users_failed: 0,
+        };
+        assert!(save_poll(&dir, poll.clone(), 1).unwrap().is_none());
+        let (s, _) = load(&dir, 1).unwrap();
+        assert_eq!((s.users.len(), s.poll), (2, Some(poll)));
         // Corrupt: moved aside, empty state, error reported.
         fs::write(path_in(&dir), "{\"version\":1,").unwrap();
         let (s, err) = load(&dir, 1234).unwrap();

@@ -9,10 +9,11 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Config;
+use crate::explain;
 use crate::model::{on_off, Appointment, Presence, Redirect, Timestamp, UserId};
 use crate::reconcile::{self, ChatRecord, SwitchRecord};
 use crate::rules::{self, Cause, Switch};
-use crate::state::{State, UserRecord};
+use crate::state::{Held, HeldRedirect, State, UserRecord};
 use crate::time;
 
 /// A PBX failure as the pass sees it.
@@ -205,6 +206,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Things worth a line at info that are not changes (overrides noticed).
     pub notices: Vec<String>,
+    /// The reasoning, logged at debug: each PBX read and why, and the decision per user.
+    pub debug: Vec<String>,
     pub pbx_reads: usize,
     pub pbx_writes: usize,
     /// The PBX could not be reached during the pass.
@@ -303,6 +306,30 @@ pub fn run_pass(
     report
 }
 
+/// The `status` record of a value after a pass: gone when it is not ours, new from `t` when we
+/// switched it now, else kept with the cause brought up to date (chained appointments).
+fn held(
+    prev: Option<Held>,
+    ours: bool,
+    switched: bool,
+    t: Timestamp,
+    cause: &Option<Cause>,
+) -> Option<Held> {
+    if !ours {
+        return None;
+    }
+    if switched {
+        return Some(Held {
+            since: t,
+            cause: cause.clone(),
+        });
+    }
+    prev.map(|h| Held {
+        since: h.since,
+        cause: cause.clone().or(h.cause),
+    })
+}
+
 struct UserPass<'p, 'r> {
     pbx: &'p mut dyn Pbx,
     report: &'r mut Report,
@@ -339,9 +366,100 @@ impl UserPass<'_, '_> {
             &self.config.actions,
             &self.config.chat,
         );
+        let t = self.pass.t;
+        let changes_before = self.report.changes.len();
+        let was_ours = rec.dnd.ours;
         self.dnd(&d.dnd, &d.dominant, &mut rec.dnd);
-        self.forward(&d.forward, &d.dominant, &mut rec.forward);
+        rec.dnd_held = held(
+            rec.dnd_held.take(),
+            rec.dnd.ours,
+            rec.dnd.ours && !was_ours,
+            t,
+            &d.dnd.cause,
+        );
+        let numbers = self.forward(&d.forward, &d.dominant, &mut rec.forward);
+        let mut forward_held = BTreeMap::new();
+        for (id, r) in rec.forward.iter().filter(|(_, r)| r.ours) {
+            let prev = rec.forward_held.remove(id);
+            let switched = numbers.contains_key(id);
+            let number = numbers
+                .get(id)
+                .cloned()
+                .or_else(|| prev.as_ref().map(|p| p.number.clone()));
+            let h = held(prev.map(|p| p.held), r.ours, switched, t, &d.forward.cause);
+            if let (Some(number), Some(held)) = (number, h) {
+                forward_held.insert(id.clone(), HeldRedirect { number, held });
+            }
+        }
+        rec.forward_held = forward_held;
+        let chat_before = rec.chat.clone();
         self.chat(&d, &mut rec.chat);
+        let chat_ours = !rec.chat.is_empty();
+        rec.chat_held = held(
+            rec.chat_held.take(),
+            chat_ours,
+            chat_ours && rec.chat != chat_before,
+            t,
+            &d.dominant,
+        );
+        // Built only when it will be logged: a poll of thousands of users should not format a
+        // line per user for nothing.
+        if log::log_enabled!(log::Level::Debug) {
+            let decision = self.decision(&d, rec, changes_before);
+            self.report.debug.push(decision);
+        }
+    }
+
+    /// The debug line with the decision for this user: per feature what is wanted, why, and
+    /// what came of it.
+    fn decision(&self, d: &rules::Desired, rec: &UserRecord, changes_before: usize) -> String {
+        let t = self.pass.t;
+        let changes = self.report.changes.get(changes_before..).unwrap_or(&[]);
+        let switched = |is: fn(&Feature) -> bool| {
+            changes
+                .iter()
+                .find(|c| is(&c.feature))
+                .map(|c| c.to.as_str())
+        };
+        let mut parts = vec![
+            explain::switch(
+                "DND",
+                &d.dnd,
+                &[&rec.dnd],
+                switched(|f| matches!(f, Feature::Dnd)),
+                t,
+            ),
+            explain::switch(
+                "forwarding",
+                &d.forward,
+                &rec.forward.values().collect::<Vec<_>>(),
+                switched(|f| matches!(f, Feature::Forward(_))),
+                t,
+            ),
+        ];
+        let chat = &self.config.chat;
+        if chat.set_presence || chat.subject_as_text {
+            let changed = changes
+                .iter()
+                .any(|c| matches!(c.feature, Feature::Presence | Feature::Text));
+            parts.push(format!(
+                "chat {} {} -> {}",
+                d.presence.as_str(),
+                quote_text(&d.text),
+                if changed { "set" } else { "unchanged" }
+            ));
+        }
+        let stale = if self.pass.stale {
+            " (calendars older than the stale limit: nothing is switched on)"
+        } else {
+            ""
+        };
+        format!(
+            "{}: decision at {}{stale}: {}",
+            self.email,
+            time::format_short(t, t),
+            parts.join("; ")
+        )
     }
 
     fn dnd(&mut self, want: &Switch, dominant: &Option<Cause>, rec: &mut SwitchRecord) {
@@ -352,6 +470,11 @@ impl UserPass<'_, '_> {
             Ok(p) => p,
             Err(reconcile::NeedRead) => {
                 self.report.pbx_reads += 1;
+                self.report.debug.push(format!(
+                    "{}: reading DND: {}",
+                    self.email,
+                    explain::read_reason(want.on, rec.ours)
+                ));
                 match self.pbx.dnd(self.id) {
                     Ok(actual) => match reconcile::reconcile_switch(want, rec, Some(actual)) {
                         Ok(p) => p,
@@ -390,23 +513,33 @@ impl UserPass<'_, '_> {
         *rec = plan.record;
     }
 
+    /// Returns the numbers of the redirects it switched on now, by redirect id.
     fn forward(
         &mut self,
         want: &Switch,
         dominant: &Option<Cause>,
         recs: &mut BTreeMap<String, SwitchRecord>,
-    ) {
+    ) -> BTreeMap<String, String> {
+        let mut switched_on = BTreeMap::new();
         if self.pass.stale && want.on && !recs.values().any(|r| r.ours) {
-            return;
+            return switched_on;
         }
         if !reconcile::forward_needs_read(want, recs) {
             *recs = reconcile::records_without_read(want, recs);
-            return;
+            return switched_on;
         }
         self.report.pbx_reads += 1;
+        self.report.debug.push(format!(
+            "{}: reading the redirects: {}",
+            self.email,
+            explain::read_reason(want.on, recs.values().any(|r| r.ours))
+        ));
         let redirects = match self.pbx.redirects(self.id) {
             Ok(r) => r,
-            Err(e) => return self.fail("reading the redirects", e),
+            Err(e) => {
+                self.fail("reading the redirects", e);
+                return switched_on;
+            }
         };
         let internal = self.config.actions.forward_internal_calls;
         let plan = reconcile::reconcile_forward(want, recs, &redirects, internal);
@@ -456,6 +589,9 @@ impl UserPass<'_, '_> {
                     }
                 }
                 if ok {
+                    if on {
+                        switched_on.insert(p.id.clone(), p.number.clone());
+                    }
                     self.report.changes.push(Change {
                         email: self.email.to_string(),
                         feature: Feature::Forward(p.number.clone()),
@@ -470,6 +606,7 @@ impl UserPass<'_, '_> {
             }
         }
         *recs = next;
+        switched_on
     }
 
     fn chat(&mut self, d: &rules::Desired, rec: &mut ChatRecord) {
@@ -835,6 +972,82 @@ mod tests {
         w.config.actions.forward_internal_calls = true;
         let r = w.pass(150);
         assert_eq!(r.changes.len(), 2);
+    }
+
+    #[test]
+    fn since_when_and_why_for_status() {
+        let mut w = World::new(1);
+        w.config = config(true, false);
+        w.pbx.redirects.insert(
+            1,
+            vec![Redirect {
+                id: "e".into(),
+                number: "+49721".into(),
+                internal: false,
+                enabled: false,
+                has_destination: true,
+            }],
+        );
+        w.appts(
+            1,
+            vec![busy(100, 200, "a"), busy(200, 300, "b"), oof(150, 250)],
+        );
+        let cause = |show_as, text: &str, end| {
+            Some(Cause {
+                show_as,
+                text: text.into(),
+                end,
+            })
+        };
+        let held = |w: &World| {
+            let u = &w.state.users[&1];
+            (
+                u.dnd_held.clone(),
+                u.forward_held
+                    .get("e")
+                    .map(|h| (h.number.clone(), h.held.clone())),
+                u.chat_held.clone(),
+            )
+        };
+        w.pass(100);
+        let since = |since, cause| Some(Held { since, cause });
+        assert_eq!(
+            held(&w),
+            (
+                since(100, cause(ShowAs::Busy, "a", 200)),
+                None,
+                since(100, cause(ShowAs::Busy, "a", 200))
+            )
+        );
+        // DND stays on from 100 with the next appointment as its cause; forwarding and the new
+        // chat presence start now.
+        w.pass(150);
+        let oof_cause = cause(ShowAs::Oof, "Away", 250);
+        assert_eq!(
+            held(&w),
+            (
+                since(100, cause(ShowAs::Busy, "a", 200)),
+                Some((
+                    "+49721".to_string(),
+                    Held {
+                        since: 150,
+                        cause: oof_cause.clone()
+                    }
+                )),
+                since(150, oof_cause.clone()),
+            )
+        );
+        w.pass(260);
+        assert_eq!(
+            held(&w),
+            (
+                since(100, cause(ShowAs::Busy, "b", 300)),
+                None,
+                since(260, cause(ShowAs::Busy, "b", 300))
+            )
+        );
+        w.pass(300);
+        assert!(w.state.users.is_empty());
     }
 
     #[test]

@@ -28,20 +28,13 @@ pub fn same(a: &str, b: &str) -> bool {
     }
     let mut x = a.chunks_exact(8);
     let mut y = b.chunks_exact(8);
+    // Eight-byte arrays compare as one number; the conversion cannot fail on exact chunks.
     for (p, q) in x.by_ref().zip(y.by_ref()) {
-        if word(p) != word(q) {
+        if <[u8; 8]>::try_from(p).ok() != <[u8; 8]>::try_from(q).ok() {
             return false;
         }
     }
     x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
-}
-
-/// Eight bytes as one number (`chunk` has exactly eight).
-#[inline]
-fn word(chunk: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(chunk);
-    u64::from_ne_bytes(w)
 }
 
 /// Escapes text for element content and attribute values.
@@ -99,6 +92,13 @@ impl fmt::Display for XmlError {
 }
 
 impl std::error::Error for XmlError {}
+
+/// Whether text holds an entity or character reference. A plain loop: the texts are short,
+/// and for them it is cheaper than a call to `memchr`.
+#[inline]
+fn has_reference(raw: &str) -> bool {
+    raw.bytes().any(|b| b == b'&')
+}
 
 /// Decodes the predefined entities and character references.
 pub fn unescape(raw: &str) -> Result<Cow<'_, str>, XmlError> {
@@ -300,7 +300,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Finishes the pending start tag: binds its namespaces, resolves names.
-    fn open(&mut self) -> Result<Event<'a>, XmlError> {
+    fn open(&mut self) -> Result<Option<Event<'a>>, XmlError> {
         let Some((prefix, local)) = self.pending.take() else {
             return Err(XmlError::Unbalanced {
                 detail: "attribute outside a start tag".into(),
@@ -350,7 +350,12 @@ impl<'a> Reader<'a> {
                     }
                 }
             };
-            match unescape(v) {
+            let value = if has_reference(v) {
+                unescape(v)
+            } else {
+                Ok(Cow::Borrowed(v))
+            };
+            match value {
                 Ok(value) => self.attrs.push(Attr {
                     ns: ans,
                     local: l,
@@ -367,10 +372,10 @@ impl<'a> Reader<'a> {
         self.raw_attrs.clear();
         result?;
         self.seen_root = true;
-        Ok(Event::Start { ns, id, local })
+        Ok(Some(Event::Start { ns, id, local }))
     }
 
-    fn close(&mut self) -> Result<Event<'a>, XmlError> {
+    fn close(&mut self) -> Result<Option<Event<'a>>, XmlError> {
         let open = self.stack.pop().ok_or_else(|| XmlError::Unbalanced {
             detail: "end tag without start tag".into(),
         })?;
@@ -385,11 +390,11 @@ impl<'a> Reader<'a> {
         if self.stack.is_empty() {
             self.done = true;
         }
-        Ok(Event::End {
+        Ok(Some(Event::End {
             ns: open.ns,
             id: open.id,
             local: open.local,
-        })
+        }))
     }
 
     /// The next event; `Ok(None)` once the root element has closed (anything after it other
@@ -398,7 +403,7 @@ impl<'a> Reader<'a> {
     pub fn next(&mut self) -> Result<Option<Event<'a>>, XmlError> {
         if self.queued_end {
             self.queued_end = false;
-            return self.close().map(Some);
+            return self.close();
         }
         loop {
             let token = match self.tokens.next() {
@@ -439,11 +444,11 @@ impl<'a> Reader<'a> {
                         .push((prefix.as_str(), local.as_str(), value.as_str()));
                 }
                 Token::ElementEnd { end, .. } => match end {
-                    ElementEnd::Open => return self.open().map(Some),
+                    ElementEnd::Open => return self.open(),
                     ElementEnd::Empty => {
                         let ev = self.open()?;
                         self.queued_end = true;
-                        return Ok(Some(ev));
+                        return Ok(ev);
                     }
                     ElementEnd::Close(prefix, local) => {
                         let top = self.stack.last().ok_or_else(|| XmlError::Unbalanced {
@@ -458,7 +463,7 @@ impl<'a> Reader<'a> {
                                 ),
                             });
                         }
-                        return self.close().map(Some);
+                        return self.close();
                     }
                 },
                 Token::Text { text } => {
@@ -470,7 +475,13 @@ impl<'a> Reader<'a> {
                             detail: "text outside the root element".into(),
                         });
                     }
-                    return Ok(Some(Event::Text(unescape(text.as_str())?)));
+                    let raw = text.as_str();
+                    let text = if has_reference(raw) {
+                        unescape(raw)?
+                    } else {
+                        Cow::Borrowed(raw)
+                    };
+                    return Ok(Some(Event::Text(text)));
                 }
                 Token::Cdata { text, .. } => {
                     if self.stack.is_empty() {

@@ -69,6 +69,23 @@ fn a_bad_value_names_file_line_and_key() {
 fn the_example_loads_with_graph() {
     let dir = Dir::new("graph");
     let path = example(&dir, "backend = \"ews\"", "backend = \"graph\"");
+    // The Graph keys are commented out in the example (it shows EWS); switched, they are in.
+    let mut text = fs::read_to_string(&path).expect("read back");
+    for key in [
+        "tenant_id",
+        "client_id",
+        "client_secret_file",
+        "token_url",
+        "graph_url",
+    ] {
+        let commented = format!("\n# {key} = ");
+        assert!(
+            text.contains(&commented),
+            "{key} is commented out in the example"
+        );
+        text = text.replace(&commented, &format!("\n{key} = "));
+    }
+    fs::write(&path, text).expect("write");
     dir.write("client.secret", "cs\r\n", 0o640);
     let loaded = ess::config::load(&path).expect("valid");
     let ex = &loaded.config.exchange;

@@ -611,55 +611,6 @@ pub fn demo_calendars(now: i64, extra: usize) -> Calendars {
     c
 }
 
-/// `ess-sim graph [--port N] [--users N]`: serves the token endpoint and Graph with
-/// `demo_calendars` until killed, and prints the settings for `[exchange]`.
-pub fn run_cli(args: &[String]) -> i32 {
-    let usage = || {
-        eprintln!("usage: ess-sim graph [--port N] [--users N]");
-        2
-    };
-    let (mut port, mut users) = (0u16, 0usize);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let Some(value) = it.next() else {
-            return usage();
-        };
-        let ok = match flag.as_str() {
-            "--port" => value.parse().map(|p| port = p).is_ok(),
-            "--users" => value.parse().map(|n| users = n).is_ok(),
-            _ => false,
-        };
-        if !ok {
-            return usage();
-        }
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let token = TokenFake::new(DEMO_TENANT, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
-    let graph = GraphFake::new(demo_calendars(now, users), GraphAuth::Tokens(token.clone()));
-    let server = match graph.start_on(port) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("ess-sim graph: cannot listen on port {port}: {e}");
-            return 1;
-        }
-    };
-    println!(
-        "Graph fake at {url}{BASE}\n[exchange]\nbackend = \"graph\"\ntenant_id = \"{DEMO_TENANT}\"\nclient_id = \"{DEMO_CLIENT_ID}\"\nclient_secret = \"{DEMO_CLIENT_SECRET}\"\ntoken_url = \"{url}/{{tenant_id}}/oauth2/v2.0/token\"\ngraph_url = \"{url}{BASE}\"",
-        url = server.url()
-    );
-    let (mut seen_batches, mut seen_tokens) = (0, 0);
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        let (batches, tokens) = (graph.batch_count(), token.request_count());
-        if (batches, tokens) != (seen_batches, seen_tokens) {
-            println!("{tokens} token request(s), {batches} batch request(s)");
-            (seen_batches, seen_tokens) = (batches, tokens);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -700,11 +651,7 @@ mod tests {
     const VIEW: &str = "/v1.0/users/a%40x.test/calendarView?startDateTime=2026-12-01T00:00:00Z&endDateTime=2026-12-02T00:00:00Z&$top=2";
 
     #[test]
-    fn cli_arguments_and_demo_data() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(run_cli(&args(&["--port"])), 2);
-        assert_eq!(run_cli(&args(&["--users", "many"])), 2);
-        assert_eq!(run_cli(&args(&["--verbose", "1"])), 2);
+    fn demo_data() {
         let now = parse_utc("2026-12-01T09:10:00").unwrap();
         let c = demo_calendars(now, 3);
         assert_eq!(c.mailboxes().len(), 7);

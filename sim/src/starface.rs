@@ -481,16 +481,24 @@ impl StarfaceSim {
     }
 }
 
+/// The demo's group members: id, login, e-mail, first and last name. Each has an internal number
+/// `2<id>`, an external number `49721123456<id:02>` and two ALWAYS redirects (`ext-<id>` to a
+/// mobile number, `int-<id>` to voicemail), both off.
+pub const DEMO_PEOPLE: [(i64, &str, &str, &str, &str); 3] = [
+    (1, "1001", "alice@example.com", "Alice", "Ander"),
+    (2, "1002", "bob@example.com", "Bob", "Berg"),
+    (3, "1003", "carol@example.com", "Carol", "Cole"),
+];
+
+/// The demo's user outside the group (in "Sales"), without numbers.
+pub const DEMO_OUTSIDER: (i64, &str, &str, &str, &str) =
+    (4, "1004", "dora@example.com", "Dora", "Dahl");
+
 /// A small PBX for the demo: the default API user, the group `Exchange-Sync` with three users
 /// (one external and one internal number each, an "always" redirect on both), and `Sales`.
 pub fn demo() -> StarfaceSim {
     let sim = StarfaceSim::new();
-    let people = [
-        (1, "1001", "alice@example.com", "Alice", "Ander"),
-        (2, "1002", "bob@example.com", "Bob", "Berg"),
-        (3, "1003", "carol@example.com", "Carol", "Cole"),
-    ];
-    for (id, login, email, first, last) in people {
+    for (id, login, email, first, last) in DEMO_PEOPLE {
         let internal = format!("2{id}");
         let external = format!("49721123456{id:02}");
         sim.user(id, login, email, first, last)
@@ -513,62 +521,11 @@ pub fn demo() -> StarfaceSim {
                 false,
             );
     }
-    sim.user(4, "1004", "dora@example.com", "Dora", "Dahl")
+    let (id, login, email, first, last) = DEMO_OUTSIDER;
+    sim.user(id, login, email, first, last)
         .group(10, "Exchange-Sync", &[1, 2, 3])
         .group(11, "Sales", &[4]);
     sim
-}
-
-/// `ess-sim starface [--port N]`: serves `demo()` until killed and prints every PBX write and
-/// chat call to stdout as it happens.
-pub fn run_cli(args: &[String]) -> i32 {
-    let port = match args {
-        [] => 0,
-        [flag, port] if flag == "--port" => match port.parse() {
-            Ok(p) => p,
-            Err(_) => {
-                eprintln!("ess-sim starface: --port takes a number");
-                return 2;
-            }
-        },
-        _ => {
-            eprintln!("usage: ess-sim starface [--port N]");
-            return 2;
-        }
-    };
-    let sim = demo();
-    let server = match sim.start_on(port) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("ess-sim starface: cannot listen on port {port}: {e}");
-            return 1;
-        }
-    };
-    println!(
-        "STARFACE fake at {} (login {DEFAULT_ADMIN_LOGIN}, password {DEFAULT_ADMIN_PASSWORD}, internal; group Exchange-Sync; rpc_method {DEFAULT_RPC_METHOD})",
-        server.url()
-    );
-    let (mut writes, mut chats) = (0, 0);
-    loop {
-        std::thread::sleep(Duration::from_millis(200));
-        for w in sim.writes().iter().skip(writes) {
-            println!("{} {}?{} {}", w.method, w.path, w.query, w.body);
-            writes += 1;
-        }
-        for c in sim.chat_calls().iter().skip(chats) {
-            println!(
-                "chat user {}: presence {:?}, text {}",
-                c.account_id,
-                c.presence,
-                if c.change_text {
-                    format!("{:?}", c.text)
-                } else {
-                    "unchanged".to_string()
-                }
-            );
-            chats += 1;
-        }
-    }
 }
 
 fn endpoint_key(method: &str, path: &str) -> String {

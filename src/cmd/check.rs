@@ -27,6 +27,7 @@ pub fn render(rows: &[Row], forwarding_used: bool) -> String {
         .iter()
         .map(|r| {
             let mailbox = match &r.mailbox {
+                Ok(1) => "ok (1 appointment)".to_string(),
                 Ok(n) => format!("ok ({n} appointments)"),
                 Err(e) => format!("ERROR: {e}"),
             };
@@ -65,14 +66,15 @@ pub fn render(rows: &[Row], forwarding_used: bool) -> String {
     out
 }
 
-pub fn run(config: &Config) -> Result<(), Failure> {
+/// `users`: `--user`, lower case; empty: every member.
+pub fn run(config: &Config, users: &[String]) -> Result<(), Failure> {
     let mut services = Services::new(config, &Cutoff::default()).map_err(Failure::Config)?;
-    let result = check(config, &mut services);
+    let result = check(config, &mut services, users);
     logout(&mut services.starface);
     result
 }
 
-fn check(config: &Config, services: &mut Services) -> Result<(), Failure> {
+fn check(config: &Config, services: &mut Services, users: &[String]) -> Result<(), Failure> {
     let starface = &mut services.starface;
     starface.login()?;
     println!(
@@ -88,15 +90,29 @@ fn check(config: &Config, services: &mut Services) -> Result<(), Failure> {
     for w in &directory.warnings {
         println!("warning: {w}");
     }
-    let members = calendars::members(&directory);
-    let calendars = calendars_around(config, services.source.as_mut(), &members, wall_clock())?;
+    let members = calendars::selected(
+        &calendars::members(&directory),
+        users,
+        &config.starface.group,
+    )?;
+    let calendars = calendars_around(
+        config,
+        services.source.as_mut(),
+        &members,
+        wall_clock(),
+        "check reads every mailbox once",
+    )?;
     if let Some(auth) = services.source.authentication() {
         println!("{auth}");
     }
     let numbers = starface.numbers()?;
     let internal = config.actions.forward_internal_calls;
     let mut rows = Vec::new();
-    for user in &directory.users {
+    for user in directory
+        .users
+        .iter()
+        .filter(|u| members.iter().any(|m| m.id == u.id))
+    {
         let mailbox = match calendars.get(&user.email) {
             Some(Ok(a)) => Ok(a.len()),
             Some(Err(e)) => Err(e.clone()),
@@ -186,5 +202,16 @@ mod tests {
             "0002   bob@example.com    ERROR: ErrorNoFreeBusyAccess: no  MISSING for +4930123"
         );
         assert!(render(&rows, false).contains("missing for +4930123 (not used)"));
+        for (n, want) in [
+            (0, "ok (0 appointments)"),
+            (1, "ok (1 appointment)"),
+            (2, "ok (2 appointments)"),
+        ] {
+            let row = Row {
+                mailbox: Ok(n),
+                ..rows[0].clone()
+            };
+            assert!(render(&[row], true).contains(&format!("{want}  ")), "{n}");
+        }
     }
 }

@@ -25,6 +25,8 @@ pub enum Failure {
     Users { failed: usize },
     /// `check` found problems (each printed already): exit 1.
     Check(Vec<String>),
+    /// `status`: the last poll is too old or failed (or there is none): exit 1, for monitoring.
+    Unhealthy(String),
     /// The daemon could not install its signal handlers: exit 1.
     Signals(io::Error),
 }
@@ -38,6 +40,7 @@ impl Failure {
             | Failure::State(_)
             | Failure::Users { .. }
             | Failure::Check(_)
+            | Failure::Unhealthy(_)
             | Failure::Signals(_) => 1,
         }
     }
@@ -56,6 +59,7 @@ impl fmt::Display for Failure {
                 "{failed} user(s) could not be handled; see the errors above"
             ),
             Failure::Check(problems) => write!(f, "check failed: {}", problems.join("; ")),
+            Failure::Unhealthy(why) => write!(f, "status: {why}"),
             Failure::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
         }
     }
@@ -83,6 +87,12 @@ mod tests {
         assert_eq!(Failure::Config("x".into()).exit_code(), 2);
         assert_eq!(Failure::Users { failed: 2 }.exit_code(), 1);
         assert_eq!(Failure::Check(vec!["a".into(), "b".into()]).exit_code(), 1);
+        let unhealthy = Failure::Unhealthy("no poll has been recorded yet".into());
+        assert_eq!(unhealthy.exit_code(), 1);
+        assert_eq!(
+            unhealthy.to_string(),
+            "status: no poll has been recorded yet"
+        );
         assert_eq!(
             Failure::Users { failed: 2 }.to_string(),
             "2 user(s) could not be handled; see the errors above"

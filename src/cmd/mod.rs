@@ -1,4 +1,4 @@
-//! The commands: `run` (the daemon), `once` and `check`, and what they share. `cli` parses the
+//! The commands: `run` (the daemon), `once`, `check` and `status`, and what they share. `cli` parses the
 //! arguments; this module runs the command and maps its outcome to an exit code, in one place.
 //!
 //! The arrows run one way: commands → core (`sync`, `rules`, `reconcile`, `state`) → edges
@@ -11,6 +11,7 @@ mod once;
 mod report;
 mod run;
 mod setup;
+mod status;
 
 pub use failure::Failure;
 
@@ -35,8 +36,11 @@ fn run(args: &[String]) -> Result<(), Failure> {
             println!("{}", version());
             Ok(())
         }
-        Command::Once { dry_run, at } => once::run(&setup::load_config(&args.config)?, dry_run, at),
-        Command::Check => check::run(&setup::load_config(&args.config)?),
+        Command::Once { dry_run, at, users } => {
+            once::run(&setup::load_config(&args.config)?, dry_run, at, &users)
+        }
+        Command::Check { users } => check::run(&setup::load_config(&args.config)?, &users),
+        Command::Status => status::run(&setup::load_config_for_status(&args.config)?),
         Command::Run => run::run(&args.config, setup::load_config(&args.config)?),
     }
 }

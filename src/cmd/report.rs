@@ -1,7 +1,10 @@
 //! A pass's report turned into log lines (or, in a dry run, into planned changes on stdout).
 
+use std::collections::HashMap;
+
 use crate::model::Timestamp;
-use crate::sync::{Report, Reported, Topic};
+use crate::state::PollRecord;
+use crate::sync::{Calendar, Report, Reported, Topic, UserFailure};
 
 /// Logs what a pass did (or, with `dry_run`, prints the planned changes on stdout), each
 /// problem once. Returns the number of users that could not be handled.
@@ -11,6 +14,9 @@ pub fn log_report(
     dry_run: bool,
     reported: &mut Reported,
 ) -> usize {
+    for line in &report.debug {
+        log::debug!("{line}");
+    }
     for c in &report.changes {
         if dry_run {
             println!("{}", c.dry_run_line());
@@ -31,4 +37,22 @@ pub fn log_report(
         }
     }
     report.failures.len()
+}
+
+/// The poll record of a pass: ok, or the first failure and how many there were.
+pub fn poll_record(
+    t: Timestamp,
+    calendars: &HashMap<String, Calendar>,
+    failures: &[UserFailure],
+) -> PollRecord {
+    let error = failures.first().map(|first| match failures.len() {
+        1 => format!("1 user could not be handled: {first}"),
+        n => format!("{n} users could not be handled, the first: {first}"),
+    });
+    PollRecord {
+        at: t,
+        error,
+        users_read: calendars.values().filter(|c| c.is_ok()).count(),
+        users_failed: failures.len(),
+    }
 }

@@ -18,18 +18,19 @@ use async_signal::{Signal, Signals};
 use smol::stream::StreamExt;
 
 use super::calendars::{self, read_calendars};
-use super::report::log_report;
+use super::report::{log_report, poll_record};
 use super::setup::{load_config, logout, Services};
 use super::Failure;
 use crate::config::Config;
 use crate::exchange::{CalendarSource, NoWait, SourceError};
+use crate::explain;
 use crate::http::Cutoff;
 use crate::logging;
 use crate::model::{Timestamp, Window};
 use crate::pbx::StarfacePbx;
 use crate::rules;
 use crate::starface::Starface;
-use crate::state::{self, State, UserId};
+use crate::state::{self, PollRecord, State, UserId};
 use crate::sync::{self, Calendar, Member, Pass, Reported, Topic};
 use crate::time::{wall_clock, wall_clock_precise};
 
@@ -146,6 +147,8 @@ struct Worker {
     /// The directory was read in this tick: the pass looks at everyone (also users who left
     /// the group, even when no poll can run because the group is empty).
     directory_refreshed: bool,
+    /// The last calendar read failed: the next one is a retry.
+    last_poll_failed: bool,
 }
 
 /// How long requests may still run after SIGTERM: the operation in flight finishes if it can,
@@ -199,6 +202,7 @@ impl Worker {
             reported: Reported::default(),
             stop,
             directory_refreshed: false,
+            last_poll_failed: false,
         })
     }
 
@@ -245,12 +249,22 @@ impl Worker {
                         }
                     }
                     self.members = calendars::members(&dir);
+                    log::debug!(
+                        "directory: group '{}' has {} member(s) with an e-mail address; read again in {} s",
+                        self.config.starface.group,
+                        self.members.len(),
+                        self.config.sync.directory_refresh.as_secs()
+                    );
                     self.directory_refreshed = true;
                     self.directory_due = now + self.config.sync.directory_refresh.as_secs() as i64;
                     self.reported.clear(&Topic::Starface);
                     self.starface_backoff.reset();
                 }
                 Err(e) => {
+                    if self.members.is_empty() {
+                        // No poll can run without members: the failure is the poll's outcome.
+                        self.record_poll(now, e.to_string());
+                    }
                     self.starface_failed(e.to_string(), now);
                 }
             }
@@ -259,24 +273,39 @@ impl Worker {
             return None;
         }
         let source = self.source.take()?;
+        let window = calendars::window(now, self.config.sync.lookahead.as_secs());
+        let why = match self.calendars_at {
+            None => "the first poll".to_string(),
+            Some(_) if self.last_poll_failed => "retrying after a failed read".to_string(),
+            Some(_) => format!(
+                "the poll interval of {} s is up",
+                self.config.sync.poll_interval.as_secs()
+            ),
+        };
+        calendars::log_read(&self.members, window, &why);
         Some(Poll {
             source,
             members: self.members.clone(),
-            window: calendars::window(now, self.config.sync.lookahead.as_secs()),
+            window,
         })
     }
 
     /// The rest of the tick at `now`: the calendars read (if there was a poll), then a pass.
     fn finish_tick(&mut self, now: Timestamp, polled: Option<Polled>) {
-        let polled = match polled {
-            None => false,
-            Some((source, result)) => {
-                self.source = Some(source);
-                self.take_calendars(now, result)
-            }
-        };
+        let poll = polled.map(|(source, result)| {
+            self.source = Some(source);
+            self.take_calendars(now, result)
+        });
+        let polled = poll.as_ref().is_some_and(Result::is_ok);
         if now < self.starface_retry {
             self.last_pass = now;
+            if poll.is_some() {
+                let error = match poll {
+                    Some(Err(e)) => e,
+                    _ => "STARFACE: not reachable, nothing was switched".to_string(),
+                };
+                self.record_poll(now, error);
+            }
             return;
         }
         let stale = self
@@ -290,6 +319,20 @@ impl Worker {
         if only.as_ref().is_some_and(HashSet::is_empty) && !stale {
             self.last_pass = now;
             return;
+        }
+        if let Some(ids) = only.as_ref().filter(|ids| !ids.is_empty()) {
+            let emails: Vec<&str> = self
+                .members
+                .iter()
+                .filter(|m| ids.contains(&m.id))
+                .map(|m| m.email.as_str())
+                .collect();
+            log::debug!(
+                "boundary at {}: looking at {} user(s) whose appointments start or end now: {}",
+                crate::time::format_short(now, now),
+                emails.len(),
+                explain::names(&emails, 50)
+            );
         }
         let report = {
             let mut pbx = StarfacePbx::new(&mut self.starface);
@@ -318,15 +361,33 @@ impl Worker {
             );
         }
         self.last_pass = now;
+        match poll {
+            Some(Ok(())) => {
+                self.state.poll = Some(poll_record(now, &self.calendars, &report.failures));
+            }
+            Some(Err(e)) => self.record_poll(now, e),
+            None => {}
+        }
         self.save();
     }
 
-    /// Takes the outcome of a calendar read; whether it succeeded.
+    /// Records a poll that failed as a whole and saves the state.
+    fn record_poll(&mut self, now: Timestamp, error: String) {
+        self.state.poll = Some(PollRecord {
+            at: now,
+            error: Some(error),
+            users_read: 0,
+            users_failed: 0,
+        });
+        self.save();
+    }
+
+    /// Takes the outcome of a calendar read: ok, or the error in one line.
     fn take_calendars(
         &mut self,
         now: Timestamp,
         result: Result<HashMap<String, Calendar>, SourceError>,
-    ) -> bool {
+    ) -> Result<(), String> {
         match result {
             Ok(calendars) => {
                 // Unreadable mailboxes are reported by the pass that follows every poll (once,
@@ -336,7 +397,8 @@ impl Worker {
                 self.poll_due = now + self.config.sync.poll_interval.as_secs() as i64;
                 self.exchange_backoff.reset();
                 self.reported.clear(&Topic::Exchange);
-                true
+                self.last_poll_failed = false;
+                Ok(())
             }
             Err(e) => {
                 let wait = self.exchange_backoff.next(e.retry_after);
@@ -347,7 +409,8 @@ impl Worker {
                         wait.as_secs()
                     );
                 }
-                false
+                self.last_poll_failed = true;
+                Err(format!("Exchange: {e}"))
             }
         }
     }

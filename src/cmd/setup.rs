@@ -60,9 +60,20 @@ impl Services {
 /// Loads and validates the configuration, then sets up logging from it: the first step of
 /// every command.
 pub fn load_config(path: &Path) -> Result<Config, Failure> {
+    load_config_logging_to(path, true)
+}
+
+/// `load_config` for `status`: it logs to standard error whatever `log.file` says, since a
+/// monitoring check reads its answer there and may run as a user who cannot write the log.
+pub fn load_config_for_status(path: &Path) -> Result<Config, Failure> {
+    load_config_logging_to(path, false)
+}
+
+fn load_config_logging_to(path: &Path, use_log_file: bool) -> Result<Config, Failure> {
     let loaded = config::load(path).map_err(|e| Failure::Config(e.to_string()))?;
     let cfg = loaded.config;
-    logging::init(cfg.log.level, cfg.log.file.as_deref())
+    let file = cfg.log.file.as_deref().filter(|_| use_log_file);
+    logging::init(cfg.log.level, file)
         .map_err(|e| Failure::Config(format!("{}: log.file: {e}", cfg.path.display())))?;
     for w in &loaded.warnings {
         log::warn!("{w}");

@@ -1099,10 +1099,7 @@ fn example_file_loads() {
         exchange.password = "ews-secret"
         exchange.lookup = Availability
         exchange.impersonation = false
-        exchange.tenant_id = "contoso.onmicrosoft.com"
-        exchange.client_id = "00000000-0000-0000-0000-000000000000"
         exchange.client_secret = None
-        exchange.token_url = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
         exchange.graph_url = "https://graph.microsoft.com/v1.0"
         exchange.ca_file = None
         exchange.timeout = 30s
@@ -1129,9 +1126,6 @@ fn example_file_loads() {
         sync.state_dir = "/var/lib/exchange-status-sync"
         log.level = Info
         log.file = None
-        warning: $DIR/config.toml:36: exchange.tenant_id is not used with backend = "ews" and auth = "ntlm"; it is ignored
-        warning: $DIR/config.toml:37: exchange.client_id is not used with backend = "ews" and auth = "ntlm"; it is ignored
-        warning: $DIR/config.toml:38: exchange.client_secret_file is not used with backend = "ews" and auth = "ntlm"; it is ignored
         "#,
     );
 }
@@ -1139,8 +1133,23 @@ fn example_file_loads() {
 /// Every key of the contract's sample is in the example, in the sample's order.
 #[test]
 fn example_file_has_every_key() {
-    let example = include_str!("../../package/config.example.toml");
-    let doc = toml::parse(example).expect("example parses");
+    // The other backend's keys are commented out (`# tenant_id = …`), so that the example as
+    // installed gives no warning; they count as shown.
+    let example: String = include_str!("../../package/config.example.toml")
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest)
+                if rest.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                }) =>
+            {
+                rest
+            }
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let doc = toml::parse(&example).expect("example parses");
     let keys: Vec<String> = doc
         .tables
         .iter()

@@ -12,7 +12,7 @@ use crate::model::{Appointment, Window};
 
 pub mod ews;
 pub mod graph;
-pub mod oauth;
+pub(crate) mod oauth;
 
 /// What reading one mailbox gave.
 pub type MailboxResult = Result<Vec<Appointment>, MailboxError>;

@@ -189,12 +189,6 @@ enum TokenReply {
     },
 }
 
-/// Reads a token endpoint's answer: `(access_token, expires_in)` on success. Errors carry
-/// placeholders for the URL and client id; `TokenSource` fills them in.
-pub fn parse_token_response(status: u16, body: &str) -> Result<(String, u64), OAuthError> {
-    classify(status, body, "the token endpoint", "", "")
-}
-
 fn classify(
     status: u16,
     body: &str,
@@ -456,6 +450,12 @@ mod tests {
 
     /// Runs a response through the classification a `TokenSource` applies and compares the
     /// outcome: `Ok("token/expires")` or `Err("Variant: display")`.
+    /// A token endpoint's answer read as `TokenSource` reads it, with placeholders for the URL
+    /// and client id.
+    fn parse_token_response(status: u16, body: &str) -> Result<(String, u64), OAuthError> {
+        classify(status, body, "the token endpoint", "", "")
+    }
+
     fn check(status: u16, body: &str, expect: &str) {
         let got = match classify(
             status,

@@ -478,7 +478,28 @@ impl Session<'_> {
         Ok(false)
     }
 
+    /// At the trace level each request is logged with its outcome: the method, the URL without
+    /// query or user-info (a query may carry credentials, the XML-RPC one the auth hash) and the
+    /// status; never a header value or a body.
     fn send_with(&mut self, req: &Request, may_connect: bool) -> Result<Response, HttpError> {
+        let started = Instant::now();
+        let result = self.send_untraced(req, may_connect);
+        if log::log_enabled!(log::Level::Trace) {
+            let outcome = match &result {
+                Ok(r) => format!("HTTP {}", r.status),
+                Err(e) => format!("failed: {e}"),
+            };
+            log::trace!(
+                "{} {} -> {outcome} ({} ms)",
+                req.method,
+                redact_url(&req.url),
+                started.elapsed().as_millis()
+            );
+        }
+        result
+    }
+
+    fn send_untraced(&mut self, req: &Request, may_connect: bool) -> Result<Response, HttpError> {
         let p = self.prepare(&req.url)?;
         check_headers(&req.headers, &p.url)?;
         let bytes = encode_request(

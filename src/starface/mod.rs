@@ -5,11 +5,11 @@
 //! (`xmlrpc`) — are tested without a network; `rest` is the session that sends them.
 
 pub mod auth;
-pub mod error;
+pub(crate) mod error;
 pub mod numbers;
 pub mod objects;
-pub mod rest;
-pub mod xmlrpc;
+pub(crate) mod rest;
+pub(crate) mod xmlrpc;
 
 pub use crate::json::{JsonError, Value};
 pub use error::StarfaceError;

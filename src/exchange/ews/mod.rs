@@ -13,7 +13,7 @@
 //! rather than acting on a partial picture, and no further requests are sent into a failing
 //! server.
 
-pub mod error;
+pub(crate) mod error;
 pub mod ntlm;
 pub mod request;
 pub mod response;

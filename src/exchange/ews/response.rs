@@ -395,8 +395,11 @@ pub fn parse(text: &str, op: Operation) -> Result<Parsed, String> {
         saw_response: false,
     };
     loop {
-        let event = reader.next().map_err(|e| e.to_string())?;
-        let Some(event) = event else { break };
+        let event = match reader.next() {
+            Ok(Some(event)) => event,
+            Ok(None) => break,
+            Err(e) => return Err(e.to_string()),
+        };
         match event {
             Event::Start { ns, id, local } => st.start(ns, id, local, reader.attrs())?,
             Event::Text(t) => {
