@@ -108,3 +108,61 @@ fn a_closed_connection_is_authenticated_again_on_the_next() {
     assert_eq!(w.ews.ntlm_logins(), 2, "{out}");
     assert_eq!(w.connects().0, 2, "{out}");
 }
+
+/// One `EwsSource` is one run: after three refused handshakes it tries no further one (the
+/// daemon's back-off would make this a minutes-long test with the binary).
+#[test]
+fn a_run_stops_trying_after_three_refusals() {
+    use ess::config::{EwsAuth as Auth, ExchangeConfig, Lookup, Secret};
+    use ess::exchange::{CalendarSource, NoWait};
+    use ess::http::{HttpClient, HttpOptions};
+    let fake = ess_sim::ews::EwsFake::new(
+        ess_sim::calendar::Calendars::new(),
+        EwsAuth::ntlm(EWS_USER, EWS_PASSWORD),
+    );
+    let server = fake.serve().expect("serve");
+    let cfg = ExchangeConfig {
+        backend: ess::config::Backend::Ews,
+        url: format!("{}{}", server.url(), ess_sim::ews::EWS_PATH),
+        auth: Auth::Ntlm,
+        username: EWS_USER.to_string(),
+        password: Some(Secret::new("another password")),
+        lookup: Lookup::Availability,
+        impersonation: false,
+        tenant_id: String::new(),
+        client_id: String::new(),
+        client_secret: None,
+        token_url: String::new(),
+        graph_url: String::new(),
+        ca_file: None,
+        timeout: std::time::Duration::from_secs(10),
+    };
+    let http = HttpClient::new(&HttpOptions::default()).expect("client");
+    let mut source = ess::exchange::ews::EwsSource::new(&cfg, http);
+    let window = ess::model::Window {
+        start: 1_764_576_000,
+        end: 1_764_662_400,
+    };
+    let mailboxes = vec![ALICE.to_string()];
+    let mut errors = Vec::new();
+    for _ in 0..5 {
+        let err = source
+            .fetch(&mailboxes, window, &mut NoWait)
+            .expect_err("refused");
+        errors.push(err.message);
+    }
+    assert_eq!(fake.ntlm_failures().len(), 3, "{errors:#?}");
+    for e in &errors[..3] {
+        assert!(
+            e.contains("refused NTLM authentication of 'svc-sync@example.com'"),
+            "{e}"
+        );
+    }
+    for e in &errors[3..] {
+        assert!(
+            e.contains("was refused 3 times; not trying again until restart"),
+            "{e}"
+        );
+        assert!(!e.contains("another password"), "{e}");
+    }
+}
