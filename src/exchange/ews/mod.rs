@@ -306,7 +306,13 @@ impl EwsSource {
                     &negotiate,
                     &challenge,
                     certificate.as_deref(),
-                    random_challenge()?,
+                    crate::http::ntlm::client_challenge(
+                        std::time::Instant::now() + self.http.options().timeout,
+                    )
+                    .map_err(|e| EwsError::Ntlm {
+                        url: url(),
+                        detail: e.to_string(),
+                    })?,
                     std::time::SystemTime::now(),
                 )
                 .map_err(|e| EwsError::Ntlm {
@@ -531,18 +537,6 @@ impl CalendarSource for EwsSource {
         }
         Ok(results)
     }
-}
-
-/// The client challenge of an AUTHENTICATE: 8 random bytes.
-fn random_challenge() -> Result<[u8; 8], EwsError> {
-    let mut out = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut out).map_err(|_| {
-        EwsError::Ntlm {
-            url: String::new(),
-            detail: "no random numbers for the NTLM client challenge".into(),
-        }
-    })?;
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -88,6 +88,8 @@ pub enum NtlmError {
     NoChallenge(&'static str),
     /// The challenge in `WWW-Authenticate` is not base64.
     NotBase64,
+    /// No random numbers for the client challenge (within the request's time).
+    NoRandom,
 }
 
 impl fmt::Display for NtlmError {
@@ -138,6 +140,10 @@ impl fmt::Display for NtlmError {
                  (no \"WWW-Authenticate: {scheme} ...\")"
             ),
             NtlmError::NotBase64 => write!(f, "the server's NTLM challenge is not base64"),
+            NtlmError::NoRandom => write!(
+                f,
+                "the kernel gave no random numbers for the NTLM client challenge in time"
+            ),
         }
     }
 }
@@ -528,6 +534,21 @@ pub fn authenticate(
     let mic = hmac_md5(&exported, &[negotiate_msg, challenge_msg, &msg]);
     msg[MIC_OFFSET..MIC_OFFSET + MIC_LEN].copy_from_slice(&mic);
     Ok(msg)
+}
+
+/// The random client challenge of an AUTHENTICATE, drawn from the kernel (the one piece of
+/// NTLM that is not a function of its inputs). Like a TLS handshake it first waits, until
+/// `deadline` at most, for the process's first draw: on a kernel without getrandom that draw
+/// can block until /dev/random has entropy.
+pub fn client_challenge(deadline: std::time::Instant) -> Result<[u8; 8], NtlmError> {
+    use ring::rand::SecureRandom as _;
+    super::entropy::wait_ready(std::time::Duration::from_millis(100), || deadline)
+        .map_err(|_| NtlmError::NoRandom)?;
+    let mut out = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut out)
+        .map_err(|_| NtlmError::NoRandom)?;
+    Ok(out)
 }
 
 #[cfg(test)]
