@@ -228,6 +228,18 @@ impl Parser<'_> {
         Ok(v)
     }
 
+    /// A member name: a string, which must start here.
+    fn member_name(&mut self) -> Result<String, JsonError> {
+        match self.peek() {
+            Some(b'"') => self.string(),
+            None => Err(JsonError::UnexpectedEnd),
+            Some(_) => Err(JsonError::Unexpected {
+                at: self.pos,
+                expected: "a member name in quotes",
+            }),
+        }
+    }
+
     fn string(&mut self) -> Result<String, JsonError> {
         self.pos += 1; // the opening quote
                        // Fast path: most strings have no escapes and are copied in one allocation.
@@ -608,6 +620,102 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// Reads a top-level object whose member `key` holds a large object: that object's members are
+/// handed to `each` one at a time and dropped before the next is parsed (the state file of
+/// thousands of users never exists as one tree); the other top-level members are returned.
+/// Also returns whether `key` was there. A repeated name, at either level, is an error.
+pub fn for_each_member_of(
+    text: &str,
+    key: &str,
+    mut each: impl FnMut(&str, Value) -> Result<(), String>,
+) -> Result<(bool, Vec<(String, Value)>), String> {
+    let mut p = Parser {
+        b: text.as_bytes(),
+        text,
+        pos: 0,
+    };
+    let err = |e: JsonError| e.to_string();
+    p.skip_ws();
+    p.expect_byte(b'{', "'{'").map_err(err)?;
+    let mut rest = Vec::new();
+    let mut found = false;
+    let mut names = std::collections::HashSet::new();
+    p.skip_ws();
+    if p.peek() == Some(b'}') {
+        p.pos += 1;
+    } else {
+        loop {
+            p.skip_ws();
+            let name = p.member_name().map_err(err)?;
+            p.skip_ws();
+            p.expect_byte(b':', "':'").map_err(err)?;
+            p.skip_ws();
+            if rest.iter().any(|(k, _): &(String, Value)| *k == name) || (found && name == key) {
+                return Err(format!("the name '{name}' appears twice"));
+            }
+            if name == key && p.peek() == Some(b'{') {
+                found = true;
+                p.pos += 1;
+                p.skip_ws();
+                if p.peek() == Some(b'}') {
+                    p.pos += 1;
+                } else {
+                    loop {
+                        p.skip_ws();
+                        let member = p.member_name().map_err(err)?;
+                        p.skip_ws();
+                        p.expect_byte(b':', "':'").map_err(err)?;
+                        p.skip_ws();
+                        let v = p.value(1).map_err(err)?;
+                        if !names.insert(member.clone()) {
+                            return Err(format!("the name '{member}' appears twice in '{key}'"));
+                        }
+                        each(&member, v)?;
+                        p.skip_ws();
+                        match p.peek() {
+                            Some(b',') => p.pos += 1,
+                            Some(b'}') => {
+                                p.pos += 1;
+                                break;
+                            }
+                            None => return Err(err(JsonError::UnexpectedEnd)),
+                            Some(_) => {
+                                return Err(err(JsonError::Unexpected {
+                                    at: p.pos,
+                                    expected: "',' or '}'",
+                                }))
+                            }
+                        }
+                    }
+                }
+            } else {
+                let v = p.value(0).map_err(err)?;
+                rest.push((name, v));
+            }
+            p.skip_ws();
+            match p.peek() {
+                Some(b',') => p.pos += 1,
+                Some(b'}') => {
+                    p.pos += 1;
+                    break;
+                }
+                None => return Err(err(JsonError::UnexpectedEnd)),
+                Some(_) => {
+                    return Err(err(JsonError::Unexpected {
+                        at: p.pos,
+                        expected: "',' or '}'",
+                    }))
+                }
+            }
+        }
+    }
+    p.skip_ws();
+    if p.pos < p.b.len() {
+        return Err(err(JsonError::TrailingCharacters { at: p.pos }));
+    }
+    Ok((found, rest))
+}
+
 /// Reads a JSON array one element at a time: each element is handed to `each` and dropped before
 /// the next is parsed, so a long list (the phone numbers of thousands of users) never exists as
 /// one tree; only the text and one element do. For a text that holds another kind of value,
@@ -970,5 +1078,53 @@ mod tests {
         for s in ["", "plain", "\u{0}\u{1f}\u{7f}", "😀\"\\/"] {
             assert_eq!(parse(&quote(s)).unwrap().as_str(), Some(s));
         }
+    }
+
+    /// `for_each_member_of(text, "users", …)`: the streamed names in order and the rest's
+    /// names, or the error.
+    fn streamed(text: &str) -> Result<(Vec<String>, bool, Vec<String>), String> {
+        let mut seen = Vec::new();
+        let (found, rest) = for_each_member_of(text, "users", |k, v| {
+            seen.push(format!("{k}={}", v.to_json()));
+            Ok(())
+        })?;
+        Ok((seen, found, rest.into_iter().map(|(k, _)| k).collect()))
+    }
+
+    #[test]
+    fn members_one_at_a_time() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            streamed(r#" {"version":1, "users":{"1":{"a":[1]},"2":null}, "poll":{}} "#),
+            Ok((
+                names(&["1={\"a\":[1]}", "2=null"]),
+                true,
+                names(&["version", "poll"])
+            ))
+        );
+        assert_eq!(streamed(r#"{"users":{}}"#), Ok((vec![], true, vec![])));
+        // `users` that is not an object is returned like any other member.
+        assert_eq!(
+            streamed(r#"{"users":[]}"#),
+            Ok((vec![], false, names(&["users"])))
+        );
+        assert_eq!(streamed("{}"), Ok((vec![], false, vec![])));
+        for bad in [
+            "",
+            "[]",
+            r#"{"users":{"1":1,"1":2}}"#,
+            r#"{"users":{},"users":{}}"#,
+            r#"{"v":1,"v":2}"#,
+            r#"{"users":{"1":1}"#,
+            r#"{"users":{"1":1}} x"#,
+            r#"{"users":{1:1}}"#,
+            r#"{"users":{"1" 1}}"#,
+            r#"{"users":{"1":1;}}"#,
+        ] {
+            assert!(streamed(bad).is_err(), "{bad}");
+        }
+        // The caller's error stops the reading.
+        let stop = for_each_member_of(r#"{"users":{"1":1}}"#, "users", |_, _| Err("no".into()));
+        assert_eq!(stop, Err("no".to_string()));
     }
 }

@@ -14,7 +14,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::json::Value;
+use crate::json::{self, write_string, Value};
 use crate::model::{Presence, ShowAs, Timestamp};
 use crate::reconcile::{ChatRecord, SwitchRecord};
 use crate::rules::Cause;
@@ -105,191 +105,214 @@ impl fmt::Display for StateError {
 
 impl std::error::Error for StateError {}
 
-fn time_json(t: Timestamp) -> Value {
-    Value::String(time::format_rfc3339(t))
+/// The JSON text is written straight into one string, without a `Value` tree: with thousands
+/// of users the tree would cost several times the text, on every save.
+fn push_time(out: &mut String, t: Timestamp) {
+    write_string(&time::format_rfc3339(t), out);
 }
 
-fn switch_json(r: &SwitchRecord, held: Option<&Held>) -> Value {
-    let mut fields = vec![
-        ("ours".into(), Value::Bool(r.ours)),
-        ("value".into(), Value::Bool(r.ours)),
-        (
-            "override_until".into(),
-            r.override_until.map_or(Value::Null, time_json),
-        ),
-    ];
-    if r.ours {
-        fields.extend(held_fields(held));
+fn push_opt_str(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => write_string(s, out),
+        None => out.push_str("null"),
     }
-    Value::Object(fields)
 }
 
-/// `since` and `cause` of a value that is ours; nothing when not known.
-fn held_fields(held: Option<&Held>) -> Vec<(String, Value)> {
-    let Some(h) = held else {
-        return Vec::new();
-    };
-    let cause = h.cause.as_ref().map_or(Value::Null, |c| {
-        Value::Object(vec![
-            ("show_as".into(), Value::String(c.show_as.name().into())),
-            ("subject".into(), Value::String(c.text.clone())),
-            ("end".into(), time_json(c.end)),
-        ])
-    });
-    vec![
-        ("since".into(), time_json(h.since)),
-        ("cause".into(), cause),
-    ]
+fn push_bool(out: &mut String, b: bool) {
+    out.push_str(if b { "true" } else { "false" });
 }
 
-fn poll_json(p: &PollRecord) -> Value {
-    let count = |n: usize| Value::from_i64(i64::try_from(n).unwrap_or(i64::MAX));
-    Value::Object(vec![
-        ("time".into(), time_json(p.at)),
-        ("ok".into(), Value::Bool(p.error.is_none())),
-        (
-            "error".into(),
-            p.error.clone().map_or(Value::Null, Value::String),
-        ),
-        ("users_read".into(), count(p.users_read)),
-        ("users_failed".into(), count(p.users_failed)),
-    ])
+/// `,"since":…,"cause":…` of a value that is ours; nothing when not known.
+fn push_held(out: &mut String, held: Option<&Held>) {
+    let Some(h) = held else { return };
+    out.push_str(",\"since\":");
+    push_time(out, h.since);
+    out.push_str(",\"cause\":");
+    match &h.cause {
+        None => out.push_str("null"),
+        Some(c) => {
+            out.push_str("{\"show_as\":");
+            write_string(c.show_as.name(), out);
+            out.push_str(",\"subject\":");
+            write_string(&c.text, out);
+            out.push_str(",\"end\":");
+            push_time(out, c.end);
+            out.push('}');
+        }
+    }
+}
+
+fn push_switch(out: &mut String, r: &SwitchRecord, held: Option<&Held>, number: Option<&str>) {
+    out.push_str("{\"ours\":");
+    push_bool(out, r.ours);
+    out.push_str(",\"value\":");
+    push_bool(out, r.ours);
+    out.push_str(",\"override_until\":");
+    match r.override_until {
+        Some(t) => push_time(out, t),
+        None => out.push_str("null"),
+    }
+    if r.ours {
+        push_held(out, held);
+        if let Some(n) = number {
+            out.push_str(",\"number\":");
+            write_string(n, out);
+        }
+    }
+    out.push('}');
+}
+
+fn push_user(out: &mut String, u: &UserRecord) {
+    out.push_str("{\"email\":");
+    write_string(&u.email, out);
+    out.push_str(",\"dnd\":");
+    push_switch(out, &u.dnd, u.dnd_held.as_ref(), None);
+    out.push_str(",\"forward\":{");
+    let redirects = u.forward.iter().filter(|(_, r)| !r.is_empty());
+    for (i, (id, r)) in redirects.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(id, out);
+        out.push(':');
+        let held = u.forward_held.get(id);
+        push_switch(
+            out,
+            r,
+            held.map(|h| &h.held),
+            held.map(|h| h.number.as_str()),
+        );
+    }
+    out.push_str("},\"chat\":{\"ours\":");
+    push_bool(out, !u.chat.is_empty());
+    out.push_str(",\"presence\":");
+    push_opt_str(out, u.chat.presence.map(Presence::as_str));
+    out.push_str(",\"text\":");
+    push_opt_str(out, u.chat.text.as_deref());
+    if !u.chat.is_empty() {
+        push_held(out, u.chat_held.as_ref());
+    }
+    out.push_str("}}");
+}
+
+fn push_poll(out: &mut String, p: &PollRecord) {
+    out.push_str("{\"time\":");
+    push_time(out, p.at);
+    out.push_str(",\"ok\":");
+    push_bool(out, p.error.is_none());
+    out.push_str(",\"error\":");
+    push_opt_str(out, p.error.as_deref());
+    out.push_str(&format!(
+        ",\"users_read\":{},\"users_failed\":{}}}",
+        p.users_read, p.users_failed
+    ));
 }
 
 impl State {
     /// The file's text: users with nothing to remember are left out.
     pub fn to_json(&self) -> String {
-        let users = self
-            .users
-            .iter()
-            .filter(|(_, u)| !u.is_empty())
-            .map(|(id, u)| {
-                let forward = u
-                    .forward
-                    .iter()
-                    .filter(|(_, r)| !r.is_empty())
-                    .map(|(k, r)| {
-                        let held = u.forward_held.get(k);
-                        let mut v = switch_json(r, held.map(|h| &h.held));
-                        if let (Value::Object(fields), Some(h), true) = (&mut v, held, r.ours) {
-                            fields.push(("number".into(), Value::String(h.number.clone())));
-                        }
-                        (k.clone(), v)
-                    })
-                    .collect();
-                let opt = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_string()));
-                let mut chat = vec![
-                    ("ours".into(), Value::Bool(!u.chat.is_empty())),
-                    (
-                        "presence".into(),
-                        opt(u.chat.presence.map(Presence::as_str)),
-                    ),
-                    ("text".into(), opt(u.chat.text.as_deref())),
-                ];
-                if !u.chat.is_empty() {
-                    chat.extend(held_fields(u.chat_held.as_ref()));
-                }
-                let chat = Value::Object(chat);
-                let user = Value::Object(vec![
-                    ("email".into(), Value::String(u.email.clone())),
-                    ("dnd".into(), switch_json(&u.dnd, u.dnd_held.as_ref())),
-                    ("forward".into(), Value::Object(forward)),
-                    ("chat".into(), chat),
-                ]);
-                (id.to_string(), user)
-            })
-            .collect();
-        let mut root = vec![
-            ("version".into(), Value::from_i64(VERSION)),
-            ("users".into(), Value::Object(users)),
-        ];
-        if let Some(p) = &self.poll {
-            root.push(("poll".into(), poll_json(p)));
+        let mut out = String::with_capacity(64 + 320 * self.users.len());
+        out.push_str(&format!("{{\"version\":{VERSION},\"users\":{{"));
+        let users = self.users.iter().filter(|(_, u)| !u.is_empty());
+        for (i, (id, u)) in users.enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_string(&id.to_string(), &mut out);
+            out.push(':');
+            push_user(&mut out, u);
         }
-        let root = Value::Object(root);
-        let mut text = root.to_json();
-        text.push('\n');
-        text
+        out.push('}');
+        if let Some(p) = &self.poll {
+            out.push_str(",\"poll\":");
+            push_poll(&mut out, p);
+        }
+        out.push_str("}\n");
+        out
     }
 
     /// Reads the file's text; anything unexpected is an error (the caller moves the file aside).
     pub fn from_json(text: &str) -> Result<State, String> {
-        let root = Value::parse(text).map_err(|e| e.to_string())?;
-        match root.get("version").and_then(Value::as_i64) {
+        let mut state = State::default();
+        let (found, root) = json::for_each_member_of(text, "users", |id, u| {
+            let (id, user) = read_user(id, &u)?;
+            state.users.insert(id, user);
+            Ok(())
+        })?;
+        let get = |name: &str| root.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        match get("version").and_then(Value::as_i64) {
             Some(VERSION) => {}
             Some(v) => return Err(format!("version {v} is not supported")),
             None => return Err("no version".into()),
         }
-        let users = root
-            .get("users")
-            .and_then(Value::as_object)
-            .ok_or("no users object")?;
-        let mut state = State::default();
-        for (id, u) in users {
-            let id: UserId = id
-                .parse()
-                .map_err(|_| format!("user id '{id}' is not a number"))?;
-            let ctx = |what: &str| format!("user {id}: {what}");
-            let email = u
-                .get("email")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ctx("no email"))?
-                .to_string();
-            let dnd = read_switch(u.get("dnd")).map_err(|e| ctx(&format!("dnd: {e}")))?;
-            let dnd_held = read_held(u.get("dnd")).map_err(|e| ctx(&format!("dnd: {e}")))?;
-            let mut forward = BTreeMap::new();
-            let mut forward_held = BTreeMap::new();
-            let fwd = u
-                .get("forward")
-                .and_then(Value::as_object)
-                .ok_or_else(|| ctx("no forward object"))?;
-            for (rid, r) in fwd {
-                let fctx = |e: String| ctx(&format!("forward {rid}: {e}"));
-                if let Some(held) = read_held(Some(r)).map_err(fctx)? {
-                    let number = match r.get("number") {
-                        Some(Value::String(n)) => n.clone(),
-                        _ => return Err(fctx("no 'number' next to 'since'".into())),
-                    };
-                    forward_held.insert(rid.clone(), HeldRedirect { number, held });
-                }
-                forward.insert(
-                    rid.clone(),
-                    read_switch(Some(r)).map_err(|e| ctx(&format!("forward {rid}: {e}")))?,
-                );
-            }
-            let chat = u.get("chat").ok_or_else(|| ctx("no chat object"))?;
-            let presence = match chat.get("presence") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(
-                    v.as_str()
-                        .and_then(Presence::parse)
-                        .ok_or_else(|| ctx("bad chat presence"))?,
-                ),
-            };
-            let text = match chat.get("text") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_str().ok_or_else(|| ctx("bad chat text"))?.to_string()),
-            };
-            let chat_held = read_held(Some(chat)).map_err(|e| ctx(&format!("chat: {e}")))?;
-            state.users.insert(
-                id,
-                UserRecord {
-                    email,
-                    dnd,
-                    forward,
-                    chat: ChatRecord { presence, text },
-                    dnd_held,
-                    forward_held,
-                    chat_held,
-                },
-            );
+        if !found {
+            return Err("no users object".into());
         }
-        state.poll = match root.get("poll") {
+        state.poll = match get("poll") {
             None | Some(Value::Null) => None,
             Some(p) => Some(read_poll(p).map_err(|e| format!("poll: {e}"))?),
         };
         Ok(state)
     }
+}
+
+/// One user of the file: its id and record.
+fn read_user(id: &str, u: &Value) -> Result<(UserId, UserRecord), String> {
+    let id: UserId = id
+        .parse()
+        .map_err(|_| format!("user id '{id}' is not a number"))?;
+    let ctx = |what: &str| format!("user {id}: {what}");
+    let email = u
+        .get("email")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ctx("no email"))?
+        .to_string();
+    let dnd = read_switch(u.get("dnd")).map_err(|e| ctx(&format!("dnd: {e}")))?;
+    let dnd_held = read_held(u.get("dnd")).map_err(|e| ctx(&format!("dnd: {e}")))?;
+    let mut forward = BTreeMap::new();
+    let mut forward_held = BTreeMap::new();
+    let fwd = u
+        .get("forward")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ctx("no forward object"))?;
+    for (rid, r) in fwd {
+        let fctx = |e: String| ctx(&format!("forward {rid}: {e}"));
+        if let Some(held) = read_held(Some(r)).map_err(fctx)? {
+            let number = match r.get("number") {
+                Some(Value::String(n)) => n.clone(),
+                _ => return Err(fctx("no 'number' next to 'since'".into())),
+            };
+            forward_held.insert(rid.clone(), HeldRedirect { number, held });
+        }
+        forward.insert(
+            rid.clone(),
+            read_switch(Some(r)).map_err(|e| ctx(&format!("forward {rid}: {e}")))?,
+        );
+    }
+    let chat = u.get("chat").ok_or_else(|| ctx("no chat object"))?;
+    let presence = match chat.get("presence") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_str()
+                .and_then(Presence::parse)
+                .ok_or_else(|| ctx("bad chat presence"))?,
+        ),
+    };
+    let text = match chat.get("text") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_str().ok_or_else(|| ctx("bad chat text"))?.to_string()),
+    };
+    let chat_held = read_held(Some(chat)).map_err(|e| ctx(&format!("chat: {e}")))?;
+    let user = UserRecord {
+        email,
+        dnd,
+        forward,
+        chat: ChatRecord { presence, text },
+        dnd_held,
+        forward_held,
+        chat_held,
+    };
+    Ok((id, user))
 }
 
 fn read_switch(v: Option<&Value>) -> Result<SwitchRecord, String> {
@@ -440,6 +463,11 @@ pub fn save_poll(
 
 /// Writes the state atomically.
 pub fn save(dir: &Path, state: &State) -> Result<(), StateError> {
+    save_text(dir, &state.to_json())
+}
+
+/// Writes `State::to_json`'s text atomically (for a caller that has it already).
+pub fn save_text(dir: &Path, text: &str) -> Result<(), StateError> {
     let path = path_in(dir);
     let tmp = dir.join(format!(".state.json.tmp-{}", std::process::id()));
     let werr = |err| StateError::Write {
@@ -448,7 +476,7 @@ pub fn save(dir: &Path, state: &State) -> Result<(), StateError> {
     };
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
-        f.write_all(state.to_json().as_bytes())?;
+        f.write_all(text.as_bytes())?;
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp, &path)?;

@@ -470,11 +470,13 @@ impl UserPass<'_, '_> {
             Ok(p) => p,
             Err(reconcile::NeedRead) => {
                 self.report.pbx_reads += 1;
-                self.report.debug.push(format!(
-                    "{}: reading DND: {}",
-                    self.email,
-                    explain::read_reason(want.on, rec.ours)
-                ));
+                if log::log_enabled!(log::Level::Debug) {
+                    self.report.debug.push(format!(
+                        "{}: reading DND: {}",
+                        self.email,
+                        explain::read_reason(want.on, rec.ours)
+                    ));
+                }
                 match self.pbx.dnd(self.id) {
                     Ok(actual) => match reconcile::reconcile_switch(want, rec, Some(actual)) {
                         Ok(p) => p,
@@ -529,11 +531,13 @@ impl UserPass<'_, '_> {
             return switched_on;
         }
         self.report.pbx_reads += 1;
-        self.report.debug.push(format!(
-            "{}: reading the redirects: {}",
-            self.email,
-            explain::read_reason(want.on, recs.values().any(|r| r.ours))
-        ));
+        if log::log_enabled!(log::Level::Debug) {
+            self.report.debug.push(format!(
+                "{}: reading the redirects: {}",
+                self.email,
+                explain::read_reason(want.on, recs.values().any(|r| r.ours))
+            ));
+        }
         let redirects = match self.pbx.redirects(self.id) {
             Ok(r) => r,
             Err(e) => {

@@ -274,3 +274,27 @@ fn status_answers_on_stderr_even_with_a_log_file() {
         "{out}"
     );
 }
+
+#[test]
+fn the_daemon_records_its_polls_for_status() {
+    let mut w = World::new(Backend::Ews);
+    let now = unix_now();
+    w.calendars.add(
+        ALICE,
+        SimAppointment::new(now - 600, now + 3600, SimShowAs::Busy, "Weekly sync"),
+    );
+    let mut daemon = w.start_daemon();
+    let polled = daemon.wait_for(Duration::from_secs(20), || {
+        w.state()
+            .is_some_and(|s| s.contains("\"poll\":") && s.contains("\"since\":"))
+    });
+    assert!(polled, "no poll recorded:\n{}", daemon.stderr());
+    daemon.signal("TERM");
+    daemon
+        .wait_exit(Duration::from_secs(10))
+        .expect("the daemon stops");
+    let out = status(&mut w);
+    out.expect_code(0);
+    assert!(out.stdout.contains("ok, 3 user(s) read, 0 failed"), "{out}");
+    assert!(out.stdout.contains("Busy \"Weekly sync\" until"), "{out}");
+}

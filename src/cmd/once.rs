@@ -75,8 +75,9 @@ fn pass(
             members.len() - chosen.len()
         )
     };
-    let calendars = calendars_around(config, services.source.as_mut(), &chosen, t, &why)?;
-    // A dry run writes nothing anywhere, not even to move a corrupt state file aside.
+    // The state is read before the calendars, so that the parsed file is gone before the
+    // calendars take their memory. A dry run writes nothing anywhere, not even to move a
+    // corrupt state file aside.
     let (mut state, corrupt) = if dry_run {
         state::load_readonly(&config.sync.state_dir)?
     } else {
@@ -85,6 +86,7 @@ fn pass(
     if let Some(e) = corrupt {
         log::error!("{e}");
     }
+    let calendars = calendars_around(config, services.source.as_mut(), &chosen, t, &why)?;
     let mut reported = Reported::default();
     let report = {
         let mut pbx = StarfacePbx::new(starface);
@@ -102,6 +104,9 @@ fn pass(
     let failed = log_report(&report, t, dry_run, &mut reported);
     if !dry_run {
         state.poll = Some(poll_record(t, &calendars, &report.failures));
+        // The calendars are done with: freed before the state's text is built, so that the two
+        // are never in memory at once.
+        drop(calendars);
         state::save(&config.sync.state_dir, &state)?;
         *poll_saved = true;
     }

@@ -420,7 +420,7 @@ impl Worker {
         if text == self.saved {
             return;
         }
-        match state::save(&self.config.sync.state_dir, &self.state) {
+        match state::save_text(&self.config.sync.state_dir, &text) {
             Ok(()) => self.saved = text,
             Err(e) => {
                 if self.reported.first(Topic::State, &e.to_string()) {
