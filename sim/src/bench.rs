@@ -34,7 +34,7 @@ use ess_sim::starface::{SimDestination, SimNumberType, SimTrigger, StarfaceSim};
 use crate::product::{self, Setup, TempDir, EWS_PASSWORD, EWS_USER};
 
 const USAGE: &str = "\
-usage: ess-sim bench [--users N] [--appointments N] [--polls N] [--repeat N] [--bin PATH]
+usage: ess-sim bench [--users N] [--appointments N] [--polls N] [--repeat N] [--ntlm] [--bin PATH]
 
 Measures the performance budgets (README.md, section \"Performance and size\") with the real
 product binary against the simulated Exchange (EWS) and STARFACE on loopback, and prints each
@@ -46,6 +46,7 @@ options:
   --polls N          daemon polls (one a second) for the memory figures (default 60; the budget
                      'memory flat over 1,000 cycles' needs --polls 1000, about 17 minutes)
   --repeat N         idle `once` runs for the CPU figure; the median is reported (default 5)
+  --ntlm             EWS authenticates with NTLM (auth = \"ntlm\") instead of Basic
   --bin PATH         the product binary (default: $ESS_BIN, else the static musl release build
                      target/x86_64-unknown-linux-musl/release/exchange-status-sync, built with
                      cargo build --release --target x86_64-unknown-linux-musl when missing)
@@ -90,6 +91,8 @@ struct Options {
     appointments: u32,
     polls: u32,
     repeat: u32,
+    /// The EWS fake and the product authenticate with NTLM instead of Basic.
+    ntlm: bool,
     bin: Option<String>,
 }
 
@@ -99,6 +102,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         appointments: 10,
         polls: 60,
         repeat: 5,
+        ntlm: false,
         bin: None,
     };
     let mut it = args.iter();
@@ -115,6 +119,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
             "--polls" => o.polls = number("--polls", 2)?,
             "--repeat" => o.repeat = number("--repeat", 1)?,
             "--bin" => o.bin = Some(it.next().ok_or("--bin needs a path")?.clone()),
+            "--ntlm" => o.ntlm = true,
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown option '{other}'")),
         }
@@ -267,10 +272,12 @@ struct Fakes {
     ews_server: Server,
     pbx: StarfaceSim,
     pbx_server: Server,
+    /// `exchange.auth` of the product's configuration.
+    auth: &'static str,
 }
 
 impl Fakes {
-    fn start(users: u32, appts: u32, t: i64) -> Result<Fakes, String> {
+    fn start(users: u32, appts: u32, t: i64, ntlm: bool) -> Result<Fakes, String> {
         let calendars = Calendars::new();
         for i in 1..=users {
             calendars.add_mailbox(&email(i));
@@ -278,7 +285,11 @@ impl Fakes {
                 calendars.add(&email(i), a);
             }
         }
-        let ews = EwsFake::new(calendars, EwsAuth::basic(EWS_USER, EWS_PASSWORD));
+        let auth = match ntlm {
+            true => EwsAuth::ntlm(EWS_USER, EWS_PASSWORD),
+            false => EwsAuth::basic(EWS_USER, EWS_PASSWORD),
+        };
+        let ews = EwsFake::new(calendars, auth);
         let ews_requests = Arc::new(AtomicUsize::new(0));
         let ews_bytes = Arc::new(AtomicUsize::new(0));
         let largest = Arc::new(Mutex::new(Vec::new()));
@@ -308,6 +319,7 @@ impl Fakes {
             ews_server,
             pbx,
             pbx_server,
+            auth: if ntlm { "ntlm" } else { "basic" },
         })
     }
 
@@ -346,6 +358,7 @@ impl Fakes {
             ews_url: self.ews_server.url().to_string(),
             starface_url: self.pbx_server.url().to_string(),
             lookup,
+            auth: self.auth,
             poll_interval_secs: poll,
             directory_refresh_secs: 600,
             lookahead_hours,
@@ -704,7 +717,7 @@ fn run(opts: &Options) -> Result<(), String> {
         }
     );
     let setup_started = Instant::now();
-    let fakes = Fakes::start(users, opts.appointments, t)?;
+    let fakes = Fakes::start(users, opts.appointments, t, opts.ntlm)?;
     println!(
         "fakes ready in {:.1} s",
         setup_started.elapsed().as_secs_f64()

@@ -18,7 +18,7 @@ use ess_sim::starface::{SimDestination, SimNumberType, SimTrigger, SimWrite, Sta
 use crate::product::{self, Setup, TempDir, EWS_PASSWORD, EWS_USER};
 
 const USAGE: &str = "\
-usage: ess-sim demo [--fast] [--keep] [--bin PATH]
+usage: ess-sim demo [--fast] [--keep] [--ntlm] [--bin PATH]
 
 Runs the real exchange-status-sync daemon against a simulated Exchange (EWS) and STARFACE on
 loopback. Four users get appointments within the next two minutes; every PBX write and each new
@@ -29,6 +29,7 @@ was switched back.
 options:
   --fast       compress the schedule so the demo takes about 30 seconds
   --keep       keep running after the last appointment (stop with Ctrl-C)
+  --ntlm       EWS authenticates with NTLM (auth = \"ntlm\") instead of Basic
   --bin PATH   the product binary (default: $ESS_BIN, else next to ess-sim, else built with
                cargo build --release)";
 
@@ -138,6 +139,8 @@ fn offset(planned: i64, fast: bool) -> i64 {
 struct Options {
     fast: bool,
     keep: bool,
+    /// The EWS fake and the product authenticate with NTLM instead of Basic.
+    ntlm: bool,
     bin: Option<String>,
 }
 
@@ -145,6 +148,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     let mut o = Options {
         fast: false,
         keep: false,
+        ntlm: false,
         bin: None,
     };
     let mut it = args.iter();
@@ -152,6 +156,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
         match a.as_str() {
             "--fast" => o.fast = true,
             "--keep" => o.keep = true,
+            "--ntlm" => o.ntlm = true,
             "--bin" => o.bin = Some(it.next().ok_or("--bin needs a path")?.clone()),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown option '{other}'")),
@@ -340,7 +345,11 @@ pub fn run_cli(args: &[String]) -> i32 {
 fn run(opts: &Options) -> Result<bool, String> {
     let bin = product::locate(opts.bin.as_deref())?;
     let calendars = Calendars::new();
-    let ews = EwsFake::new(calendars.clone(), EwsAuth::basic(EWS_USER, EWS_PASSWORD));
+    let auth = match opts.ntlm {
+        true => EwsAuth::ntlm(EWS_USER, EWS_PASSWORD),
+        false => EwsAuth::basic(EWS_USER, EWS_PASSWORD),
+    };
+    let ews = EwsFake::new(calendars.clone(), auth);
     let ews_server = ews
         .serve()
         .map_err(|e| format!("cannot start the EWS fake: {e}"))?;
@@ -387,6 +396,7 @@ fn run(opts: &Options) -> Result<bool, String> {
         ews_url: ews_server.url().to_string(),
         starface_url: pbx_server.url().to_string(),
         lookup: "availability",
+        auth: if opts.ntlm { "ntlm" } else { "basic" },
         poll_interval_secs: 30,
         directory_refresh_secs: 600,
         lookahead_hours: None,
@@ -605,7 +615,8 @@ mod tests {
     fn arguments() {
         let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let o = args(&["--fast", "--bin", "/x"]).unwrap().unwrap();
-        assert!(o.fast && !o.keep);
+        assert!(o.fast && !o.keep && !o.ntlm);
+        assert!(args(&["--ntlm"]).unwrap().unwrap().ntlm);
         assert_eq!(o.bin.as_deref(), Some("/x"));
         assert!(args(&["--help"]).unwrap().is_none());
         assert!(args(&["--bin"]).is_err());

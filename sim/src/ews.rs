@@ -42,6 +42,13 @@ pub enum EwsAuth {
     Bearer(String),
     /// `Authorization: Bearer <token>` with any token the check accepts; impersonation as above.
     BearerChecked(TokenCheck),
+    /// NTLMv2 on the connection (see `crate::ntlm`) for `username` (`DOMAIN\user` or a UPN);
+    /// the 401 offers `Negotiate` and `NTLM`, or with `negotiate_only` just `Negotiate`.
+    Ntlm {
+        username: String,
+        password: String,
+        negotiate_only: bool,
+    },
 }
 
 impl EwsAuth {
@@ -52,12 +59,28 @@ impl EwsAuth {
         }
     }
 
+    pub fn ntlm(username: &str, password: &str) -> EwsAuth {
+        EwsAuth::Ntlm {
+            username: username.to_string(),
+            password: password.to_string(),
+            negotiate_only: false,
+        }
+    }
+
+    pub fn ntlm_negotiate_only(username: &str, password: &str) -> EwsAuth {
+        EwsAuth::Ntlm {
+            username: username.to_string(),
+            password: password.to_string(),
+            negotiate_only: true,
+        }
+    }
+
     pub fn bearer_checked(check: impl Fn(&str) -> bool + Send + Sync + 'static) -> EwsAuth {
         EwsAuth::BearerChecked(Arc::new(check))
     }
 
     fn is_bearer(&self) -> bool {
-        !matches!(self, EwsAuth::Basic { .. })
+        matches!(self, EwsAuth::Bearer(_) | EwsAuth::BearerChecked(_))
     }
 }
 
@@ -67,6 +90,7 @@ impl std::fmt::Debug for EwsAuth {
             EwsAuth::Basic { username, .. } => write!(f, "Basic({username})"),
             EwsAuth::Bearer(_) => f.write_str("Bearer"),
             EwsAuth::BearerChecked(_) => f.write_str("BearerChecked"),
+            EwsAuth::Ntlm { username, .. } => write!(f, "Ntlm({username})"),
         }
     }
 }
@@ -170,6 +194,7 @@ struct Knobs {
 struct Inner {
     calendars: Calendars,
     auth: Mutex<EwsAuth>,
+    ntlm: crate::ntlm::Connections,
     knobs: Mutex<Knobs>,
     log: Mutex<Vec<EwsRecord>>,
 }
@@ -192,6 +217,7 @@ impl EwsFake {
             inner: Arc::new(Inner {
                 calendars,
                 auth: Mutex::new(auth),
+                ntlm: crate::ntlm::Connections::default(),
                 knobs: Mutex::new(Knobs::default()),
                 log: Mutex::new(Vec::new()),
             }),
@@ -213,6 +239,16 @@ impl EwsFake {
     }
 
     /// Every request so far, in arrival order.
+    /// NTLM handshakes that authenticated a connection.
+    pub fn ntlm_logins(&self) -> usize {
+        self.inner.ntlm.logins()
+    }
+
+    /// Why NTLM AUTHENTICATE messages were refused, in order.
+    pub fn ntlm_failures(&self) -> Vec<String> {
+        self.inner.ntlm.failures()
+    }
+
     pub fn requests(&self) -> Vec<EwsRecord> {
         lock(&self.inner.log).clone()
     }
@@ -364,7 +400,26 @@ impl EwsFake {
             return HttpReply::empty(404);
         }
         let auth = lock(&self.inner.auth).clone();
-        if take(&mut knobs.reject_auth).is_some() || !authorized(&auth, req) {
+        if let EwsAuth::Ntlm {
+            username,
+            password,
+            negotiate_only,
+        } = &auth
+        {
+            let schemes: &[&str] = if *negotiate_only {
+                &["Negotiate"]
+            } else {
+                &["Negotiate", "NTLM"]
+            };
+            if take(&mut knobs.reject_auth).is_some() {
+                return HttpReply::empty(401).with_header("WWW-Authenticate", schemes[0]);
+            }
+            if let crate::ntlm::Outcome::Reply(reply) =
+                self.inner.ntlm.check(req, username, password, schemes)
+            {
+                return reply;
+            }
+        } else if take(&mut knobs.reject_auth).is_some() || !authorized(&auth, req) {
             let scheme = if auth.is_bearer() {
                 "Bearer"
             } else {
@@ -525,6 +580,7 @@ fn authorized(auth: &EwsAuth, req: &HttpRequest) -> bool {
         }
         EwsAuth::Bearer(token) => given.strip_prefix("Bearer ") == Some(token.as_str()),
         EwsAuth::BearerChecked(check) => given.strip_prefix("Bearer ").is_some_and(|t| check(t)),
+        EwsAuth::Ntlm { .. } => false,
     }
 }
 

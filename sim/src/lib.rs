@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod ews;
 pub mod graph;
+pub mod ntlm;
 pub mod server;
 pub mod starface;
 pub mod token;

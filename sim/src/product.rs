@@ -126,6 +126,8 @@ pub struct Setup {
     pub starface_url: String,
     /// `availability` or `calendar`.
     pub lookup: &'static str,
+    /// `exchange.auth`: `basic` or `ntlm` (the EWS fake must be set up to match).
+    pub auth: &'static str,
     pub poll_interval_secs: u64,
     /// How often the daemon reads the group and the user list again (the product's default is
     /// 600; the benchmark shortens it so that its memory figures include directory refreshes).
@@ -145,7 +147,7 @@ pub fn config_text(s: &Setup) -> String {
 [exchange]
 backend = "ews"
 url = "{ews}/EWS/Exchange.asmx"
-auth = "basic"
+auth = "{auth}"
 username = "{user}"
 password = "{password}"
 lookup = "{lookup}"
@@ -179,6 +181,7 @@ level = "{level}"
 "#,
         ews = s.ews_url,
         user = EWS_USER,
+        auth = s.auth,
         password = EWS_PASSWORD,
         lookup = s.lookup,
         pbx = s.starface_url,
@@ -289,6 +292,7 @@ mod tests {
             ews_url: "http://127.0.0.1:1".into(),
             starface_url: "http://127.0.0.1:2".into(),
             lookup: "calendar",
+            auth: "basic",
             poll_interval_secs: 7,
             directory_refresh_secs: 9,
             lookahead_hours: Some(24),

@@ -33,6 +33,9 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
     /// The number of this request on its connection, from 1.
     pub nth_on_connection: usize,
+    /// The client's address and port: which connection the request came on (NTLM
+    /// authenticates connections).
+    pub peer: String,
 }
 
 impl HttpRequest {
@@ -367,6 +370,7 @@ fn serve<S: Read + Write>(
     shared: &Shared,
 ) -> io::Result<()> {
     let mut nth = 0;
+    let peer = tcp.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     loop {
         let policy = *shared.policy();
         tcp.set_read_timeout(Some(policy.idle_timeout))?;
@@ -378,6 +382,7 @@ fn serve<S: Read + Write>(
         }
         nth += 1;
         req.nth_on_connection = nth;
+        req.peer = peer.clone();
         let reply = (shared.handler)(&req);
         shared.requests.fetch_add(1, Ordering::SeqCst);
         if !reply.delay.is_zero() {
@@ -488,6 +493,7 @@ fn read_request<S: Read>(reader: &mut BufReader<S>) -> io::Result<Option<(HttpRe
             headers,
             body,
             nth_on_connection: 0,
+            peer: String::new(),
         },
         keep_alive,
     )))

@@ -102,6 +102,9 @@ fn check(config: &Config, services: &mut Services, users: &[String]) -> Result<(
         wall_clock(),
         "check reads every mailbox once",
     )?;
+    if let Some(auth) = services.source.authentication() {
+        println!("{auth}");
+    }
     let numbers = starface.numbers()?;
     let internal = config.actions.forward_internal_calls;
     let mut rows = Vec::new();

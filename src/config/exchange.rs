@@ -60,7 +60,11 @@ impl Reader<'_> {
         let auth = self.choice(
             AUTH,
             EwsAuth::Basic,
-            &[("basic", EwsAuth::Basic), ("oauth2", EwsAuth::OAuth2)],
+            &[
+                ("basic", EwsAuth::Basic),
+                ("ntlm", EwsAuth::Ntlm),
+                ("oauth2", EwsAuth::OAuth2),
+            ],
         )?;
         let lookup = self.choice(
             LOOKUP,
@@ -73,6 +77,10 @@ impl Reader<'_> {
         let impersonation_set = self.bool(IMPERSONATION, false)?;
         let ews = backend == Backend::Ews;
         let basic = ews && auth == EwsAuth::Basic;
+        let ntlm = ews && auth == EwsAuth::Ntlm;
+        // Basic and NTLM both authenticate with the account's username and password.
+        let password_auth = basic || ntlm;
+        let auth_name = if ntlm { "ntlm" } else { "basic" };
         let oauth = !ews || auth == EwsAuth::OAuth2;
 
         let url_got = self.optional_string(URL)?;
@@ -87,6 +95,17 @@ impl Reader<'_> {
                     USERNAME,
                     g,
                     "Basic authentication cannot carry a `:` or control characters in the user name",
+                ));
+            }
+            let domain_user = g
+                .value
+                .split_once('\\')
+                .is_some_and(|(d, u)| !d.is_empty() && !u.is_empty() && !u.contains('\\'));
+            if ntlm && !domain_user && !g.value.contains('@') {
+                return Err(self.invalid_text(
+                    USERNAME,
+                    g,
+                    "with auth = \"ntlm\" give DOMAIN\\user or the UPN user@domain",
                 ));
             }
         }
@@ -163,7 +182,8 @@ impl Reader<'_> {
 
         // What the chosen backend needs, then what it does not use.
         let ews_why = "it is required with backend = \"ews\"";
-        let basic_why = "it is required with backend = \"ews\" and auth = \"basic\"";
+        let basic_why = format!("it is required with backend = \"ews\" and auth = \"{auth_name}\"");
+        let basic_why = basic_why.as_str();
         let oauth_why = if ews {
             "it is required with auth = \"oauth2\""
         } else {
@@ -172,7 +192,7 @@ impl Reader<'_> {
         if ews && url.is_none() {
             return Err(self.missing(URL, ews_why));
         }
-        if basic && username.is_none() {
+        if password_auth && username.is_none() {
             return Err(self.missing(USERNAME, basic_why));
         }
         if oauth && tenant_id.is_none() {
@@ -181,7 +201,7 @@ impl Reader<'_> {
         if oauth && client_id.is_none() {
             return Err(self.missing(CLIENT_ID, oauth_why));
         }
-        let password = match basic {
+        let password = match password_auth {
             true => Some(self.secret(PASSWORD, basic_why)?),
             false => self.secret_form(PASSWORD).map(|_| None)?,
         };
@@ -195,7 +215,7 @@ impl Reader<'_> {
                 self.warn_unused(key, "with backend = \"graph\"");
             }
         }
-        if !basic {
+        if !password_auth {
             let why = if ews {
                 "with auth = \"oauth2\""
             } else {
@@ -207,7 +227,7 @@ impl Reader<'_> {
         }
         if !oauth {
             for key in [TENANT_ID, CLIENT_ID, CLIENT_SECRET, TOKEN_URL] {
-                self.warn_unused(key, "with backend = \"ews\" and auth = \"basic\"");
+                self.warn_unused(key, basic_why.replace("it is required", "").trim());
             }
         }
         if ews {
@@ -228,6 +248,8 @@ impl Reader<'_> {
                 let line = url_got.as_ref().map(|g| g.line).unwrap_or(0);
                 let what = if basic {
                     "the Exchange password"
+                } else if ntlm {
+                    "NTLM authentication, without the channel binding of HTTPS,"
                 } else {
                     "an OAuth2 access token"
                 };

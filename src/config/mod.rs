@@ -61,6 +61,8 @@ pub enum Backend {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EwsAuth {
     Basic,
+    /// NTLMv2 on the connection: what Exchange on premises accepts as installed.
+    Ntlm,
     OAuth2,
 }
 

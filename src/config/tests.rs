@@ -660,7 +660,7 @@ fn invalid_values() {
         ("[actions]\nbusy = \"dnd2\"\n", r#"actions.busy = "dnd2" is not allowed; use "none", "dnd" or "forward" (or the numbers 0, 1 or 2)"#),
         ("[actions]\noof = 3\n", r#"actions.oof = 3 is not allowed; use "none", "dnd" or "forward" (or the numbers 0, 1 or 2)"#),
         ("[exchange]\nbackend = \"owa\"\n", r#"exchange.backend = "owa" is not allowed; use "ews" or "graph""#),
-        ("[exchange]\nauth = \"ntlm\"\n", r#"exchange.auth = "ntlm" is not allowed; use "basic" or "oauth2""#),
+        ("[exchange]\nauth = \"kerberos\"\n", r#"exchange.auth = "kerberos" is not allowed; use "basic", "ntlm" or "oauth2""#),
         ("[exchange]\nlookup = \"Calendar\"\n", r#"exchange.lookup = "Calendar" is not allowed; use "availability" or "calendar""#),
         ("[starface]\nlogin_type = \"ad\"\n", r#"starface.login_type = "ad" is not allowed; use "internal" or "active-directory""#),
         ("[log]\nlevel = \"verbose\"\n", r#"log.level = "verbose" is not allowed; use "error", "warn", "info", "debug" or "trace""#),
@@ -1094,7 +1094,7 @@ fn example_file_loads() {
         r#"
         exchange.backend = Ews
         exchange.url = "https://mail.example.com/EWS/Exchange.asmx"
-        exchange.auth = Basic
+        exchange.auth = Ntlm
         exchange.username = "svc-starface@example.com"
         exchange.password = "ews-secret"
         exchange.lookup = Availability

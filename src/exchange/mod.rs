@@ -38,6 +38,12 @@ pub trait CalendarSource {
         window: Window,
         throttle: &mut dyn Throttle,
     ) -> Result<Vec<MailboxResult>, SourceError>;
+
+    /// How the last request authenticated, for `check` (e.g. "EWS: NTLM, channel binding");
+    /// `None` when there is nothing to say.
+    fn authentication(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Decides what to do when a server asks us to wait (EWS ErrorServerBusy, HTTP 429/503).

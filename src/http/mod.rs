@@ -9,6 +9,7 @@
 mod client;
 mod conn;
 mod entropy;
+pub mod ntlm;
 mod tls;
 pub mod url;
 mod wire;

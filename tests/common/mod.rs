@@ -301,6 +301,16 @@ impl World {
 
     /// Sets (or replaces) a configuration key, e.g. `set("chat.set_presence", "true")`; the
     /// value is TOML text.
+    /// The EWS fake's server closes each connection after `n` requests (`None`: never).
+    pub fn ews_max_requests_per_connection(&self, n: Option<usize>) {
+        self.ews_server.set_max_requests_per_connection(n);
+    }
+
+    /// The EWS fake's URL (what `exchange.url` is set to by default).
+    pub fn ews_url(&self) -> String {
+        format!("{}{EWS_PATH}", self.ews_server.url())
+    }
+
     pub fn set(&mut self, key: &str, value: &str) -> &mut Self {
         match self.settings.iter_mut().find(|(k, _)| k == key) {
             Some(entry) => entry.1 = value.to_string(),

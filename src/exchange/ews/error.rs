@@ -22,6 +22,19 @@ pub enum EwsError {
         username: String,
         offered: Vec<String>,
     },
+    /// HTTP 401 to an NTLM AUTHENTICATE: the credentials (or, over HTTPS, the channel binding)
+    /// were refused.
+    NtlmRefused {
+        url: String,
+        username: String,
+        channel_binding: bool,
+    },
+    /// The run's NTLM attempts are spent; no further handshake is tried.
+    NtlmGaveUp { url: String, username: String },
+    /// A 401 that offers neither NTLM nor Negotiate.
+    NtlmNotOffered { url: String, offered: Vec<String> },
+    /// The server's NTLM messages could not be answered (a malformed or NTLMv1-only challenge).
+    Ntlm { url: String, detail: String },
     /// HTTP 401 with OAuth2, also with a freshly fetched token.
     TokenRefused { url: String },
     /// No OAuth2 token could be fetched.
@@ -95,6 +108,46 @@ impl fmt::Display for EwsError {
                     Some(hint) => write!(f, "; {hint}"),
                     None => Ok(()),
                 }
+            }
+            EwsError::NtlmRefused {
+                url,
+                username,
+                channel_binding,
+            } => {
+                write!(
+                    f,
+                    "EWS at {url} refused NTLM authentication of '{username}' (HTTP 401 after the \
+                     AUTHENTICATE): check exchange.username (DOMAIN\\user or user@domain) and the \
+                     password; the account may be locked"
+                )?;
+                if *channel_binding {
+                    write!(
+                        f,
+                        "; if they are right, a TLS-inspecting proxy in front of Exchange breaks the \
+                         channel binding that Extended Protection checks"
+                    )?;
+                }
+                Ok(())
+            }
+            EwsError::NtlmGaveUp { url, username } => write!(
+                f,
+                "EWS at {url}: NTLM authentication of '{username}' was refused {} times; not trying \
+                 again until restart, so that the account is not locked out",
+                super::ntlm::MAX_ATTEMPTS
+            ),
+            EwsError::NtlmNotOffered { url, offered } => write!(
+                f,
+                "EWS at {url} does not offer NTLM or Negotiate (HTTP 401, offered: {}): switch on \
+                 Windows authentication on the EWS virtual directory, or set exchange.auth to what \
+                 the server offers",
+                if offered.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    offered.join(", ")
+                }
+            ),
+            EwsError::Ntlm { url, detail } => {
+                write!(f, "EWS at {url}: NTLM authentication failed: {detail}")
             }
             EwsError::TokenRefused { url } => write!(
                 f,

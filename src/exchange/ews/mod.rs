@@ -14,6 +14,7 @@
 //! server.
 
 pub(crate) mod error;
+pub mod ntlm;
 pub mod request;
 pub mod response;
 
@@ -65,6 +66,13 @@ enum Auth {
         header: Secret,
     },
     OAuth2(TokenSource),
+    /// NTLM on the connection; `scheme` is the one the server took last (`NTLM` or `Negotiate`).
+    Ntlm {
+        credential: ntlm::NtlmCredential,
+        scheme: &'static str,
+        /// Whether the last handshake carried a channel binding (`None`: none yet).
+        bound: Option<bool>,
+    },
 }
 
 /// The EWS calendar source.
@@ -83,6 +91,7 @@ impl std::fmt::Debug for EwsSource {
         let auth = match &self.auth {
             Auth::Basic { username, .. } => format!("Basic({username})"),
             Auth::OAuth2(_) => "OAuth2".to_string(),
+            Auth::Ntlm { credential, .. } => format!("NTLM({})", credential.username()),
         };
         f.debug_struct("EwsSource")
             .field("url", &self.shown_url)
@@ -107,6 +116,14 @@ impl EwsSource {
                     header: Secret::new(format!("Basic {encoded}")),
                 }
             }
+            EwsAuth::Ntlm => Auth::Ntlm {
+                credential: ntlm::NtlmCredential::new(
+                    &cfg.username,
+                    cfg.password.as_ref().unwrap_or(&Secret::new("")),
+                ),
+                scheme: "NTLM",
+                bound: None,
+            },
             EwsAuth::OAuth2 => Auth::OAuth2(TokenSource::new(
                 &cfg.token_url,
                 &cfg.client_id,
@@ -163,6 +180,7 @@ impl EwsSource {
         let mut refreshed = false;
         loop {
             let authorization = match &mut self.auth {
+                Auth::Ntlm { .. } => String::new(),
                 Auth::Basic { header, .. } => header.expose().to_string(),
                 Auth::OAuth2(tokens) => {
                     let token = tokens.token(&self.http).map_err(|e| EwsError::Token {
@@ -175,8 +193,10 @@ impl EwsSource {
                 .header("Content-Type", "text/xml; charset=utf-8")
                 .header("Accept", "text/xml")
                 .header("SOAPAction", request::soap_action(op.name()))
-                .header("Authorization", authorization)
                 .body(body.as_bytes().to_vec());
+            if !authorization.is_empty() {
+                req = req.header("Authorization", authorization);
+            }
             if let Some(mailbox) = impersonate {
                 // Exchange Online routes the request to the impersonated mailbox's server.
                 req = req.header("X-AnchorMailbox", mailbox);
@@ -187,6 +207,10 @@ impl EwsSource {
                 self.shown_url,
                 impersonate.map_or(String::new(), |m| format!(" as {m}"))
             );
+            if matches!(self.auth, Auth::Ntlm { .. }) {
+                let resp = self.send_ntlm(&req)?;
+                return self.interpret(op, &resp);
+            }
             let resp = self.http.send(&req)?;
             if resp.status == 401 {
                 if let Auth::OAuth2(tokens) = &mut self.auth {
@@ -202,6 +226,137 @@ impl EwsSource {
         }
     }
 
+    /// Sends `req` over a connection authenticated with NTLM: an authenticated connection
+    /// carries it as it is; otherwise NEGOTIATE, the server's CHALLENGE and the AUTHENTICATE
+    /// carrying `req` go over one connection (in the scheme the server offers), bound to the
+    /// server's certificate over HTTPS. A refused AUTHENTICATE counts against the run's
+    /// attempts; when they are spent no handshake is tried any more.
+    fn send_ntlm(&mut self, req: &Request) -> Result<Response, EwsError> {
+        let Auth::Ntlm {
+            credential,
+            scheme,
+            bound,
+        } = &mut self.auth
+        else {
+            return Ok(self.http.send(req)?);
+        };
+        let url = || self.shown_url.clone();
+        let mut session = self.http.session();
+        session.open(&self.url)?;
+        if session.authenticated() {
+            // A 401 here (the server forgot the connection, or a retry went over a new one) is
+            // answered by a handshake on the connection now held.
+            let resp = session.send(req)?;
+            if resp.status != 401 {
+                return Ok(resp);
+            }
+        }
+        if !credential.may_try() {
+            return Err(EwsError::NtlmGaveUp {
+                url: url(),
+                username: credential.username().to_string(),
+            });
+        }
+        let negotiate = crate::http::ntlm::negotiate();
+        let mut offered_schemes = Vec::new();
+        for _ in 0..2 {
+            if session.connection_id().is_none() {
+                session.open(&self.url)?;
+            }
+            let probe = Request::new("POST", self.url.as_str())
+                .header("Content-Type", "text/xml; charset=utf-8")
+                .header(
+                    "Authorization",
+                    ntlm::authorization(scheme, &negotiate).expose(),
+                );
+            let answer = session.send_held(&probe)?;
+            if answer.status != 401 {
+                // The server did not ask for authentication after all: send the request.
+                return Ok(session.send(req)?);
+            }
+            let values: Vec<&str> = answer
+                .headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("WWW-Authenticate"))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            offered_schemes = answer.offered_schemes();
+            let challenge = match ntlm::challenge(&values, scheme) {
+                Ok(challenge) => challenge,
+                Err(e) => match ntlm::pick_scheme(&values) {
+                    // A Negotiate-only server answers an NTLM token with its plain offer.
+                    Some(other) if other != *scheme => {
+                        *scheme = other;
+                        continue;
+                    }
+                    _ if values.is_empty() || ntlm::pick_scheme(&values).is_none() => {
+                        return Err(EwsError::NtlmNotOffered {
+                            url: url(),
+                            offered: offered_schemes,
+                        })
+                    }
+                    _ => {
+                        return Err(EwsError::Ntlm {
+                            url: url(),
+                            detail: e.to_string(),
+                        })
+                    }
+                },
+            };
+            let certificate = session.peer_certificate();
+            let authenticate = credential
+                .authenticate(
+                    &negotiate,
+                    &challenge,
+                    certificate.as_deref(),
+                    crate::http::ntlm::client_challenge(
+                        std::time::Instant::now() + self.http.options().timeout,
+                    )
+                    .map_err(|e| EwsError::Ntlm {
+                        url: url(),
+                        detail: e.to_string(),
+                    })?,
+                    std::time::SystemTime::now(),
+                )
+                .map_err(|e| EwsError::Ntlm {
+                    url: url(),
+                    detail: e.to_string(),
+                })?;
+            let mut signed = req.clone();
+            signed.headers.push((
+                "Authorization".into(),
+                ntlm::authorization(scheme, &authenticate)
+                    .expose()
+                    .to_string(),
+            ));
+            let resp = session.send_held(&signed)?;
+            if resp.status == 401 {
+                credential.refused();
+                return Err(EwsError::NtlmRefused {
+                    url: url(),
+                    username: credential.username().to_string(),
+                    channel_binding: certificate.is_some(),
+                });
+            }
+            session.mark_authenticated();
+            *bound = Some(certificate.is_some());
+            log::debug!(
+                "EWS: NTLM{} as {} ({scheme})",
+                if certificate.is_some() {
+                    ", channel binding"
+                } else {
+                    ""
+                },
+                credential.username()
+            );
+            return Ok(resp);
+        }
+        Err(EwsError::NtlmNotOffered {
+            url: url(),
+            offered: offered_schemes,
+        })
+    }
+
     /// Turns a response into mailbox results or an error.
     fn interpret(&self, op: Operation, resp: &Response) -> Result<Vec<MailboxResult>, EwsError> {
         let url = || self.shown_url.clone();
@@ -214,6 +369,11 @@ impl EwsSource {
                         offered: resp.offered_schemes(),
                     },
                     Auth::OAuth2(_) => EwsError::TokenRefused { url: url() },
+                    Auth::Ntlm { credential, .. } => EwsError::NtlmRefused {
+                        url: url(),
+                        username: credential.username().to_string(),
+                        channel_binding: self.url.starts_with("https"),
+                    },
                 })
             }
             403 => return Err(EwsError::Forbidden { url: url() }),
@@ -373,6 +533,17 @@ fn scrubbed(parsed: Parsed) -> Parsed {
 }
 
 impl CalendarSource for EwsSource {
+    fn authentication(&self) -> Option<String> {
+        Some(match &self.auth {
+            Auth::Basic { .. } => "EWS: Basic".to_string(),
+            Auth::OAuth2(_) => "EWS: OAuth2".to_string(),
+            Auth::Ntlm {
+                bound: Some(true), ..
+            } => "EWS: NTLM, channel binding".to_string(),
+            Auth::Ntlm { .. } => "EWS: NTLM".to_string(),
+        })
+    }
+
     fn fetch(
         &mut self,
         mailboxes: &[String],
