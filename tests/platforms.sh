@@ -118,7 +118,7 @@ start_sims() {
     sim_pids+=($!)
     pids+=($!)
     local sf gp tp
-    sf=$(banner "$tmp/starface.out" 's/^STARFACE fake at \(http[^ ]*\) .*/\1/p')
+    sf=$(banner "$tmp/starface.out" 's/^STARFACE fake at \(http[^ ]*\).*/\1/p')
     gp=$(banner "$tmp/graph.out" 's#^Graph fake at http://127\.0\.0\.1:\([0-9]*\)/.*#\1#p')
     python3 tests/seccomp/tls-proxy.py "$tmp/leaf.pem" "$tmp/leaf.key" "$gp" >"$tmp/proxy.out" 2>&1 &
     sim_pids+=($!)
