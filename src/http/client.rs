@@ -74,6 +74,14 @@ impl HttpClient {
         &self.opts
     }
 
+    /// When work for a request started now must end: its time-out, or the stop cut-off when
+    /// sooner (read again on each call: the cut-off is set when the daemon is told to stop).
+    /// For waits above HTTP, such as NTLM's wait for random numbers.
+    pub fn request_end(&self) -> impl Fn() -> Instant + '_ {
+        let deadline = Instant::now() + self.opts.timeout;
+        move || self.cutoff.get().map_or(deadline, |c| c.min(deadline))
+    }
+
     /// Sends a request and reads the whole response, over the server's idle connection when
     /// there is one.
     pub fn send(&self, req: &Request) -> Result<Response, HttpError> {

@@ -309,12 +309,11 @@ impl EwsSource {
                     &negotiate,
                     &challenge,
                     certificate.as_deref(),
-                    crate::http::ntlm::client_challenge(
-                        std::time::Instant::now() + self.http.options().timeout,
-                    )
-                    .map_err(|e| EwsError::Ntlm {
-                        url: url(),
-                        detail: e.to_string(),
+                    crate::http::ntlm::client_challenge(self.http.request_end()).map_err(|e| {
+                        EwsError::Ntlm {
+                            url: url(),
+                            detail: e.to_string(),
+                        }
                     })?,
                     std::time::SystemTime::now(),
                 )

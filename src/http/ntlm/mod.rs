@@ -538,11 +538,11 @@ pub fn authenticate(
 
 /// The random client challenge of an AUTHENTICATE, drawn from the kernel (the one piece of
 /// NTLM that is not a function of its inputs). Like a TLS handshake it first waits, until
-/// `deadline` at most, for the process's first draw: on a kernel without getrandom that draw
-/// can block until /dev/random has entropy.
-pub fn client_challenge(deadline: std::time::Instant) -> Result<[u8; 8], NtlmError> {
+/// what `end` says at most (see `HttpClient::request_end`), for the process's first draw: on a
+/// kernel without getrandom that draw can block until /dev/random has entropy.
+pub fn client_challenge(end: impl Fn() -> std::time::Instant) -> Result<[u8; 8], NtlmError> {
     use ring::rand::SecureRandom as _;
-    super::entropy::wait_ready(std::time::Duration::from_millis(100), || deadline)
+    super::entropy::wait_ready(std::time::Duration::from_millis(100), end)
         .map_err(|_| NtlmError::NoRandom)?;
     let mut out = [0u8; 8];
     ring::rand::SystemRandom::new()

@@ -475,7 +475,7 @@ fn tls_server_end_point_follows_the_signature_hash() {
 #[test]
 fn client_challenges_are_drawn_fresh() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let a = client_challenge(deadline).expect("random");
-    let b = client_challenge(deadline).expect("random");
+    let a = client_challenge(|| deadline).expect("random");
+    let b = client_challenge(|| deadline).expect("random");
     check("two draws differ", a == b, false);
 }
