@@ -1,4 +1,4 @@
-//! Log lines as simplelog writes them (`docs/contract.md`, command line): an RFC 3339 UTC
+//! Log lines as simplelog writes them (`docs/contract.md`, section 10): an RFC 3339 UTC
 //! timestamp, the level in brackets, the message; one line per event, to stderr or to
 //! `log.file`.
 //!
