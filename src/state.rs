@@ -9,7 +9,7 @@
 //! newer file ignores them.
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,9 @@ impl std::error::Error for StateError {}
 /// The JSON text is written straight into one string, without a `Value` tree: with thousands
 /// of users the tree would cost several times the text, on every save.
 fn push_time(out: &mut String, t: Timestamp) {
-    write_string(&time::format_rfc3339(t), out);
+    out.push('"');
+    time::push_rfc3339(out, t);
+    out.push('"');
 }
 
 fn push_opt_str(out: &mut String, s: Option<&str>) {
@@ -202,23 +204,25 @@ fn push_poll(out: &mut String, p: &PollRecord) {
     push_bool(out, p.error.is_none());
     out.push_str(",\"error\":");
     push_opt_str(out, p.error.as_deref());
-    out.push_str(&format!(
+    let _ = write!(
+        out,
         ",\"users_read\":{},\"users_failed\":{}}}",
         p.users_read, p.users_failed
-    ));
+    );
 }
 
 impl State {
     /// The file's text: users with nothing to remember are left out.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(64 + 320 * self.users.len());
-        out.push_str(&format!("{{\"version\":{VERSION},\"users\":{{"));
+        let _ = write!(out, "{{\"version\":{VERSION},\"users\":{{");
         let users = self.users.iter().filter(|(_, u)| !u.is_empty());
         for (i, (id, u)) in users.enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            write_string(&id.to_string(), &mut out);
+            // `write!` into a String cannot fail and allocates nothing of its own.
+            let _ = write!(out, "\"{id}\"");
             out.push(':');
             push_user(&mut out, u);
         }

@@ -198,14 +198,42 @@ fn parse(text: &str, default_offset: Option<i64>) -> Result<Timestamp, TimeError
 
 /// `2026-12-01T10:30:00Z`.
 pub fn format_rfc3339(t: Timestamp) -> String {
+    let mut out = String::with_capacity(20);
+    push_rfc3339(&mut out, t);
+    out
+}
+
+/// Appends `2026-12-01T10:30:00Z` to `out`. The state file holds several times per user and is
+/// written after every poll, so the digits are pushed directly instead of through `format!`.
+pub fn push_rfc3339(out: &mut String, t: Timestamp) {
     let (y, mo, d) = civil_from_days(t.div_euclid(86_400));
     let s = t.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    if (0..=9999).contains(&y) {
+        push_digits(out, y as u32, 4);
+    } else {
+        // Years outside 0..=9999 never come from a calendar; they still print as numbers.
+        out.push_str(&format!("{y:04}"));
+    }
+    out.push('-');
+    push_digits(out, mo, 2);
+    out.push('-');
+    push_digits(out, d, 2);
+    out.push('T');
+    push_digits(out, (s / 3600) as u32, 2);
+    out.push(':');
+    push_digits(out, (s / 60 % 60) as u32, 2);
+    out.push(':');
+    push_digits(out, (s % 60) as u32, 2);
+    out.push('Z');
+}
+
+/// `value` with exactly `width` decimal digits (leading zeros); `value` fits.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    let mut div = 10u32.pow(width - 1);
+    while div > 0 {
+        out.push(char::from(b'0' + (value / div % 10) as u8));
+        div /= 10;
+    }
 }
 
 /// `10:30Z` when `t` is on the same UTC day as `now`, else the full RFC 3339 form: short enough
@@ -334,5 +362,25 @@ mod tests {
             format_short(t("2026-12-02T10:30:00Z"), now),
             "2026-12-02T10:30:00Z"
         );
+    }
+
+    #[test]
+    fn rfc3339_digits_at_the_edges() {
+        let day = 86_400;
+        let cases: &[(Timestamp, &str)] = &[
+            (0, "1970-01-01T00:00:00Z"),
+            (day - 1, "1970-01-01T23:59:59Z"),
+            (-1, "1969-12-31T23:59:59Z"),
+            (253_402_300_799, "9999-12-31T23:59:59Z"),
+            (253_402_300_800, "10000-01-01T00:00:00Z"),
+            (-62_167_219_200, "0000-01-01T00:00:00Z"),
+            (-62_167_219_201, "-001-12-31T23:59:59Z"),
+        ];
+        for &(t, want) in cases {
+            assert_eq!(format_rfc3339(t), want, "{t}");
+            let mut out = String::from("x");
+            push_rfc3339(&mut out, t);
+            assert_eq!(out, format!("x{want}"));
+        }
     }
 }

@@ -226,18 +226,30 @@ impl Value {
 
 /// Writes `s` as a JSON string literal (quotes included).
 pub fn write_string(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    // Runs of characters that need no escape are copied whole: the state file is written after
+    // every poll, and nearly all of its text is such runs. Every byte that needs an escape is
+    // ASCII, so the runs end on character boundaries.
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            b if b < 0x20 => None,
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        match escape {
+            Some(e) => out.push_str(e),
+            None => out.push_str(&format!("\\u{b:04x}")),
         }
+        run = i + 1;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -595,8 +607,18 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(quote("a\"b\\\u{1}ä"), r#""a\"b\\\u0001ä""#);
+        assert_eq!(quote("\tä\n\r😀\u{1f}"), r#""\tä\n\r😀\u001f""#);
+        assert_eq!(quote("\""), r#""\"""#);
         // Whatever we write, we read back.
-        for s in ["", "plain", "\u{0}\u{1f}\u{7f}", "😀\"\\/"] {
+        for s in [
+            "",
+            "plain",
+            "\u{0}\u{1f}\u{7f}",
+            "😀\"\\/",
+            "ä\"",
+            "\"ä",
+            "a\u{0}b",
+        ] {
             assert_eq!(parse(&quote(s)).unwrap().as_str(), Some(s));
         }
     }
