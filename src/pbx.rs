@@ -1,7 +1,9 @@
 //! The STARFACE client seen through the `sync::Pbx` trait.
 //!
 //! Objects read in a pass are kept until the pass ends, so that a write sends back exactly the
-//! object just read (with every field the PBX gave us) without a second read.
+//! object just read (with every field the PBX gave us) without a second read. The phone number
+//! list is the exception: it is the same for every user and changes as rarely as the directory,
+//! so the daemon keeps it from pass to pass and drops it with each directory refresh.
 
 use std::collections::HashMap;
 
@@ -12,7 +14,8 @@ use crate::starface::{
 };
 use crate::sync::{Pbx, PbxError};
 
-/// A pass's view of the PBX. Create one per pass.
+/// A pass's view of the PBX. Create one per pass, with the number list of an earlier pass if
+/// it is still current (`into_numbers` hands it back).
 pub struct StarfacePbx<'a> {
     starface: &'a mut Starface,
     numbers: Option<NumberIndex>,
@@ -21,13 +24,18 @@ pub struct StarfacePbx<'a> {
 }
 
 impl<'a> StarfacePbx<'a> {
-    pub fn new(starface: &'a mut Starface) -> StarfacePbx<'a> {
+    pub fn new(starface: &'a mut Starface, numbers: Option<NumberIndex>) -> StarfacePbx<'a> {
         StarfacePbx {
             starface,
-            numbers: None,
+            numbers,
             phone: HashMap::new(),
             forwardings: HashMap::new(),
         }
+    }
+
+    /// The number list, if this pass had or read one.
+    pub fn into_numbers(self) -> Option<NumberIndex> {
+        self.numbers
     }
 }
 
@@ -55,7 +63,7 @@ impl Pbx for StarfacePbx<'_> {
     }
 
     fn redirects(&mut self, user: UserId) -> Result<Vec<Redirect>, PbxError> {
-        // The number list is the same for every user: read it once per pass, when first needed.
+        // The number list is the same for every user: read it when first needed.
         let numbers = match self.numbers.take() {
             Some(n) => n,
             None => self.starface.numbers().map_err(err)?,

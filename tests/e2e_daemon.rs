@@ -338,6 +338,39 @@ fn idle_polls(backend: Backend) {
     terminate(&w, d);
 }
 
+/// The phone number list is read by the first pass that needs it and then kept until the next
+/// directory refresh: polls that read a redirect of ours do not read the list again.
+fn numbers_kept_until_refresh(backend: Backend) {
+    let mut w = World::new(backend);
+    w.set("sync.poll_interval_secs", "1");
+    w.set("sync.directory_refresh_secs", "3");
+    let (t, _) = now();
+    w.calendars
+        .add(CAROL, SimAppointment::new(t - 60, t + 3600, Oof, "Holiday"));
+    let d = w.start_daemon();
+    assert!(
+        d.wait_for(Duration::from_secs(5), || w.pbx.redirect_enabled("ext-3")
+            == Some(true)),
+        "{}",
+        d.stderr()
+    );
+    w.pbx.reset_records();
+    std::thread::sleep(Duration::from_millis(4500));
+    let requests = w.pbx.requests();
+    let redirects = w.pbx.request_count("GET /rest/redirects");
+    let numbers = w.pbx.request_count("GET /rest/phonenumbers");
+    let directories = w.pbx.request_count("GET /rest/users");
+    eprintln!("{backend:?}: {redirects} redirect reads, {numbers} number list reads, {directories} directory reads");
+    assert!(redirects >= 3, "{requests:?}");
+    assert!((1..=2).contains(&directories), "{requests:?}");
+    assert!(
+        (1..=directories).contains(&numbers),
+        "the list is read once per directory refresh at most: {requests:?}"
+    );
+    assert_eq!(w.pbx_writes(), 0, "{:?}", w.pbx.writes());
+    terminate(&w, d);
+}
+
 /// STARFACE down when the daemon starts: one error (not one per second), the daemon keeps
 /// running and still stops cleanly on SIGTERM.
 fn starface_down_at_start(backend: Backend) {
@@ -721,6 +754,11 @@ fn started_while_exchange_is_down() {
 #[test]
 fn sigterm_during_a_slow_pass_keeps_state_and_pbx_in_step() {
     sigterm_during_slow_pbx(Backend::Ews);
+}
+
+#[test]
+fn the_number_list_is_kept_until_the_directory_refresh() {
+    numbers_kept_until_refresh(Backend::Ews);
 }
 
 #[test]

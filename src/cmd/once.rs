@@ -89,7 +89,7 @@ fn pass(
     let calendars = calendars_around(config, services.source.as_mut(), &chosen, t, &why)?;
     let mut reported = Reported::default();
     let report = {
-        let mut pbx = StarfacePbx::new(starface);
+        let mut pbx = StarfacePbx::new(starface, None);
         let pass = Pass {
             t,
             members: &members,
