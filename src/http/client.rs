@@ -4,7 +4,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
@@ -19,9 +19,21 @@ use super::{entropy, redact_url, tls, Cutoff, HttpError, HttpOptions, Request, R
 pub struct HttpClient {
     opts: HttpOptions,
     cutoff: Cutoff,
-    tls: Option<Arc<rustls::ClientConfig>>,
-    tls_error: Option<String>,
+    /// The TLS configuration, built when the first `https://` connection is made: reading the
+    /// system's root bundle costs more than an idle poll's PBX reads, and plain-HTTP setups
+    /// need none. Shared by the clones.
+    tls: Arc<OnceLock<Result<Arc<rustls::ClientConfig>, String>>>,
     pool: Arc<Pool>,
+}
+
+/// The TLS configuration the options ask for.
+fn tls_config(opts: &HttpOptions) -> Result<Arc<rustls::ClientConfig>, String> {
+    let built = if opts.insecure_tls {
+        tls::insecure_config()
+    } else {
+        tls::verifying_config(opts.ca_file.as_deref())
+    };
+    built.map(Arc::new)
 }
 
 impl fmt::Debug for HttpClient {
@@ -36,16 +48,11 @@ impl HttpClient {
     /// Builds the client. A `ca_file` that cannot be read is an error now; missing system roots
     /// only become one when an `https://` URL is used (plain-HTTP setups need none).
     pub fn new(opts: &HttpOptions) -> Result<HttpClient, HttpError> {
-        let built = if opts.insecure_tls {
-            tls::insecure_config()
-        } else {
-            tls::verifying_config(opts.ca_file.as_deref())
-        };
-        let (tls, tls_error) = match built {
-            Ok(c) => (Some(Arc::new(c)), None),
-            Err(e) if opts.ca_file.is_some() => return Err(HttpError::CaFile { detail: e }),
-            Err(e) => (None, Some(e)),
-        };
+        let tls = Arc::new(OnceLock::new());
+        if opts.ca_file.is_some() && !opts.insecure_tls {
+            let built = tls_config(opts).map_err(|detail| HttpError::CaFile { detail })?;
+            let _ = tls.set(Ok(built));
+        }
         // The first random numbers are drawn now, on a thread of their own, so that an old
         // kernel short of entropy delays TLS connections only, and says so (see `entropy`).
         entropy::warm_up();
@@ -53,7 +60,6 @@ impl HttpClient {
             opts: opts.clone(),
             cutoff: Cutoff::default(),
             tls,
-            tls_error,
             pool: Arc::new(Pool::default()),
         })
     }
@@ -149,12 +155,12 @@ impl HttpClient {
         if !target.https {
             return Ok(Conn::new(Stream::Plain(tcp)));
         }
-        let config = match (&self.tls, &self.tls_error) {
-            (Some(c), _) => c.clone(),
-            (None, e) => {
+        let config = match self.tls.get_or_init(|| tls_config(&self.opts)) {
+            Ok(c) => c.clone(),
+            Err(e) => {
                 return Err(HttpError::Tls {
                     url: url.to_string(),
-                    detail: e.clone().unwrap_or_else(|| "no TLS configuration".into()),
+                    detail: e.clone(),
                 })
             }
         };
