@@ -375,20 +375,21 @@ fn size_text(n: usize) -> String {
 
 /// `scheme://host[:port]/path`: no query (it may carry credentials), no user-info.
 pub fn redact_url(url: &str) -> String {
-    let no_query = url.split(['?', '#']).next().unwrap_or("");
-    match no_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let rest = match rest.find('/') {
-                Some(i) => {
-                    let (auth, path) = rest.split_at(i);
-                    format!("{}{path}", auth.rsplit('@').next().unwrap_or(auth))
-                }
-                None => rest.rsplit('@').next().unwrap_or(rest).to_string(),
-            };
-            format!("{scheme}://{rest}")
-        }
-        None => no_query.to_string(),
-    }
+    // Every request names its URL this way (for its errors), so bytes are searched directly:
+    // `str::split` with a set of characters cost 8M instructions per idle poll (callgrind).
+    let end = url.bytes().position(|b| b == b'?' || b == b'#');
+    let no_query = &url[..end.unwrap_or(url.len())];
+    let Some((scheme, rest)) = no_query.split_once("://") else {
+        return no_query.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let mut out = String::with_capacity(scheme.len() + 3 + host.len() + path.len());
+    out.push_str(scheme);
+    out.push_str("://");
+    out.push_str(host);
+    out.push_str(path);
+    out
 }
 
 /// A moment after which no request may still run, shared by clients and their clones and
@@ -423,6 +424,10 @@ mod tests {
         assert_eq!(redact_url("https://u:p@h:1/p?q#f"), "https://h:1/p");
         assert_eq!(redact_url("https://u:p@h"), "https://h");
         assert_eq!(redact_url("nonsense?secret"), "nonsense");
+        assert_eq!(redact_url("http://h#f?x"), "http://h");
+        assert_eq!(redact_url("http://a@b@h/p@q/r?s@t"), "http://h/p@q/r");
+        assert_eq!(redact_url("http://h:8080/ä/ö?ü"), "http://h:8080/ä/ö");
+        assert_eq!(redact_url(""), "");
     }
 
     #[test]
