@@ -66,9 +66,11 @@ pub fn encode_request(
     body: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + body.len());
-    out.extend_from_slice(
-        format!("{method} {target} HTTP/1.1\r\nHost: {host_header}\r\n").as_bytes(),
+    push_line(
+        &mut out,
+        &[method.as_bytes(), b" ", target.as_bytes(), b" HTTP/1.1"],
     );
+    push_line(&mut out, &[b"Host: ", host_header.as_bytes()]);
     let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     if !has("user-agent") {
         out.extend_from_slice(
@@ -84,14 +86,26 @@ pub fn encode_request(
         out.extend_from_slice(b"Accept: */*\r\n");
     }
     for (k, v) in headers {
-        out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+        push_line(&mut out, &[k.as_bytes(), b": ", v.as_bytes()]);
     }
     if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
-        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        push_line(
+            &mut out,
+            &[b"Content-Length: ", body.len().to_string().as_bytes()],
+        );
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
+}
+
+/// Appends one header line made of `parts`, in place: a `format!` per line was a String per
+/// header per request.
+fn push_line(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// A connection's read buffer: allocated and zeroed once, then reused for every read of every
