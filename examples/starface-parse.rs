@@ -1,17 +1,21 @@
 //! Measures the STARFACE REST readers on bodies shaped like those of the simulator's fake for the
 //! bench's PBX (`ess-sim bench`: N users, each with an internal and an external number and two
-//! ALWAYS redirects), and counts the readers' heap allocations.
+//! ALWAYS redirects), and counts the readers' heap allocations. The Graph `$batch` answer (20
+//! calendarView pages of 10 events, as Graph writes them) is measured alongside, since its
+//! reader shares the JSON parser.
 //!
 //! `cargo run --release --example starface-parse [USERS]` (2,000 by default) prints one line per
 //! body: its size, the fastest parse, the throughput and the allocations of one parse. Nothing
 //! is asserted, because timings depend on the machine. `starface-parse --profile BODY N` only
-//! parses that body (`numbers`, `redirects`, `phoneconfig`, `users`, `group`, `groups`) N times,
+//! parses that body (`numbers`, `redirects`, `phoneconfig`, `users`, `group`, `groups`,
+//! `graph-batch`) N times,
 //! for callgrind to count the instructions of the readers alone.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use ess::exchange::graph::response::{parse_batch, Body};
 use ess::json::Parser;
 use ess::starface::numbers::NumberIndex;
 use ess::starface::objects::{find_group, group_members, read_directory};
@@ -52,6 +56,27 @@ struct Bodies {
     groups: String,
     group: String,
     members: Vec<i64>,
+    batch: String,
+}
+
+/// A `$batch` answer of 20 calendarView pages with 10 events each, members as Graph orders them.
+fn graph_batch() -> String {
+    let responses: Vec<String> = (1..=20)
+        .map(|r| {
+            let events: Vec<String> = (0..10)
+                .map(|e| {
+                    format!(
+                        r#"{{"@odata.etag":"W/\"DwAAABYAAAB{r}{e}\"","id":"AAMkADI5MAAIT3drCAAA{r}x{e}=","subject":"Meeting {e} & review (DND)","isAllDay":false,"sensitivity":"normal","showAs":"busy","start":{{"dateTime":"2026-12-01T{e:02}:00:00.0000000","timeZone":"UTC"}},"end":{{"dateTime":"2026-12-01T{e:02}:30:00.0000000","timeZone":"UTC"}}}}"#
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"id":"{r}","status":200,"headers":{{"OData-Version":"4.0","Content-Type":"application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"}},"body":{{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users('user{r}%40bench.example.com')/calendarView(subject,start,end,showAs,isAllDay,sensitivity)","value":[{}]}}}}"#,
+                events.join(",")
+            )
+        })
+        .collect();
+    format!(r#"{{"responses":[{}]}}"#, responses.join(","))
 }
 
 fn bodies(users: i64) -> Bodies {
@@ -117,6 +142,7 @@ fn bodies(users: i64) -> Bodies {
         groups: r#"[{"id":10,"groupname":"Exchange-Sync","groupinternalnumber":"","groupexternalnumber":""}]"#.to_string(),
         group,
         members: (1..=users).collect(),
+        batch: graph_batch(),
     }
 }
 
@@ -164,6 +190,20 @@ fn cases<'b>(b: &'b Bodies, index: &'b NumberIndex) -> Vec<Case<'b>> {
             name: "groups",
             text: &b.groups,
             read: Box::new(|t| find_group(Parser::new(t), "Exchange-Sync").map_or(0, |_| 1)),
+        },
+        Case {
+            name: "graph-batch",
+            text: &b.batch,
+            read: Box::new(|t| {
+                parse_batch(t).map_or(0, |list| {
+                    list.iter()
+                        .map(|r| match &r.body {
+                            Body::Page(Ok(page)) => page.appointments.len(),
+                            _ => 0,
+                        })
+                        .sum()
+                })
+            }),
         },
     ]
 }

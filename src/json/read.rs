@@ -190,6 +190,29 @@ impl<'a> Parser<'a> {
         read
     }
 
+    /// The members named in `keys` of the object here, as items (scalars in full, arrays and
+    /// objects checked and skipped); the other members are checked and skipped. `Err` holds
+    /// the kind of a value that is no object (it was checked and skipped too).
+    pub fn fields<const N: usize>(
+        &mut self,
+        keys: [&str; N],
+    ) -> Result<Result<[Option<Item<'a>>; N], Kind>, JsonError> {
+        let kind = self.kind()?;
+        if kind != Kind::Object {
+            self.skip()?;
+            return Ok(Err(kind));
+        }
+        let mut got = [const { None }; N];
+        self.object(|p, name| {
+            match keys.iter().position(|k| *k == name) {
+                Some(i) => got[i] = Some(p.item()?),
+                None => p.skip()?,
+            }
+            Ok::<_, JsonError>(())
+        })?;
+        Ok(Ok(got))
+    }
+
     /// Only white space may follow the value.
     pub fn finish(mut self) -> Result<(), JsonError> {
         self.skip_ws();

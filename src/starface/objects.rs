@@ -83,36 +83,13 @@ pub struct Forwarding {
     raw: Raw,
 }
 
-/// The members named in `keys` of the object here, as items (scalars in full, arrays and
-/// objects checked and skipped); the others are checked and skipped. `Err` holds the kind of a
-/// value that is not an object (it was checked and skipped too).
-fn fields<'a, const N: usize>(
-    p: &mut Parser<'a>,
-    keys: [&str; N],
-) -> Result<Result<[Option<Item<'a>>; N], Kind>, JsonError> {
-    let kind = p.kind()?;
-    if kind != Kind::Object {
-        p.skip()?;
-        return Ok(Err(kind));
-    }
-    let mut got = [const { None }; N];
-    p.object(|p, name| {
-        match keys.iter().position(|k| *k == name) {
-            Some(i) => got[i] = Some(p.item()?),
-            None => p.skip()?,
-        }
-        Ok::<_, JsonError>(())
-    })?;
-    Ok(Ok(got))
-}
-
-/// `fields`, with a value that is no object an error `expected {what} as an object`.
+/// `Parser::fields`, with a value that is no object an error `expected {what} as an object`.
 fn object_fields<'a, const N: usize>(
     p: &mut Parser<'a>,
     keys: [&str; N],
     what: &dyn Fn() -> String,
 ) -> Result<[Option<Item<'a>>; N], String> {
-    fields(p, keys)?
+    p.fields(keys)?
         .map_err(|kind| format!("expected {} as an object, got {}", what(), kind.type_name()))
 }
 
@@ -275,7 +252,7 @@ pub fn group_members(mut p: Parser<'_>) -> Result<Vec<UserId>, String> {
         let mut list = Vec::new();
         each_of(p, "assignableUsers", |p, i| {
             let what = || format!("assignable user #{i} of the group");
-            let Ok([assigned, id]) = fields(p, ["assigned", "id"])? else {
+            let Ok([assigned, id]) = p.fields(["assigned", "id"])? else {
                 return Ok(());
             };
             let assigned = match assigned {
@@ -466,13 +443,13 @@ impl Forwarding {
                     "id" => f.id = Some(p.item()?),
                     "enabled" => f.enabled = Some(p.item()?),
                     "redirectTrigger" => {
-                        f.trigger = Some(fields(p, ["redirectTriggerType"])?.map(|[t]| t));
+                        f.trigger = Some(p.fields(["redirectTriggerType"])?.map(|[t]| t));
                     }
                     "groupNumber" => f.group_number = Some(p.item()?),
                     "phoneNumber" => f.phone_number = Some(p.item()?),
                     "redirectDestination" => {
                         let keys = ["redirectDestinationType", "phoneNumber", "mailboxId"];
-                        f.destination = fields(p, keys)?.ok();
+                        f.destination = p.fields(keys)?.ok();
                     }
                     _ => p.skip()?,
                 }
