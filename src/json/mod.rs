@@ -84,6 +84,13 @@ impl fmt::Display for JsonError {
 
 impl std::error::Error for JsonError {}
 
+/// The readers of the API objects word their errors as sentences; a JSON error becomes one.
+impl From<JsonError> for String {
+    fn from(e: JsonError) -> String {
+        e.to_string()
+    }
+}
+
 impl Value {
     /// Same as the free function `parse`, for callers that prefer `Value::parse`.
     pub fn parse(text: &str) -> Result<Value, JsonError> {
@@ -172,16 +179,20 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Null => Kind::Null,
+            Value::Bool(_) => Kind::Bool,
+            Value::Number(_) => Kind::Number,
+            Value::String(_) => Kind::String,
+            Value::Array(_) => Kind::Array,
+            Value::Object(_) => Kind::Object,
+        }
+    }
+
     /// The JSON type's name, for messages like "expected a string, found a number".
     pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Null => "null",
-            Value::Bool(_) => "a boolean",
-            Value::Number(_) => "a number",
-            Value::String(_) => "a string",
-            Value::Array(_) => "an array",
-            Value::Object(_) => "an object",
-        }
+        self.kind().type_name()
     }
 
     /// The compact JSON text of this value.
@@ -261,9 +272,11 @@ pub fn quote(s: &str) -> String {
 }
 
 mod parse;
+mod read;
 mod stream;
 
-pub use parse::{parse, parse_until_stopped};
+pub use parse::{parse, parse_until_stopped, Parser};
+pub use read::{Item, Kind};
 pub use stream::{for_each_in_array, for_each_member_of};
 
 #[cfg(test)]

@@ -1,53 +1,50 @@
 //! The JSON parser: bounded depth, never a panic, names checked for repeats in linear time,
-//! and a stop that can end a long parse.
+//! and a stop that can end a long parse. One grammar serves both the tree (`parse`) and the
+//! streaming reads of `read.rs`, so that what one accepts the other accepts too.
+
+use std::borrow::Cow;
 
 use super::{JsonError, Value, MAX_DEPTH};
 
 /// Parses a complete JSON text (one value, surrounded by optional whitespace).
 pub fn parse(text: &str) -> Result<Value, JsonError> {
-    parse_inner(text, None)
+    let mut p = Parser::new(text);
+    let v = p.read_value()?;
+    p.finish()?;
+    Ok(v)
 }
 
 /// Like `parse`, but gives up with `JsonError::Stopped` as soon as `stopped` says so (it is
 /// asked every 64 KiB), so that a large response cannot hold up the daemon's exit.
 pub fn parse_until_stopped(text: &str, stopped: &dyn Fn() -> bool) -> Result<Value, JsonError> {
-    parse_inner(text, Some(stopped))
-}
-
-fn parse_inner<'a>(
-    text: &'a str,
-    stopped: Option<&'a dyn Fn() -> bool>,
-) -> Result<Value, JsonError> {
-    let mut p = Parser {
-        b: text.as_bytes(),
-        text,
-        pos: 0,
-        stopped,
-        next_check: STOP_CHECK,
-    };
-    p.skip_ws();
-    let v = p.value(0)?;
-    p.skip_ws();
-    if p.pos < p.b.len() {
-        return Err(JsonError::TrailingCharacters { at: p.pos });
-    }
+    let mut p = Parser::until_stopped(text, stopped);
+    let v = p.read_value()?;
+    p.finish()?;
     Ok(v)
 }
 
-pub(super) struct Parser<'a> {
+/// A position in a JSON text, read either into trees or value by value (see `read.rs` for the
+/// streaming methods). After an error it must not be used further.
+pub struct Parser<'a> {
     pub(super) b: &'a [u8],
     pub(super) text: &'a str,
     pub(super) pos: usize,
     /// Asked every `STOP_CHECK` bytes whether to give up (the daemon is stopping).
     pub(super) stopped: Option<&'a dyn Fn() -> bool>,
     pub(super) next_check: usize,
+    /// The names of the objects being read, innermost object last, each with the offset of its
+    /// opening quote: an object's repeat check looks at its own tail of this list. One list for
+    /// the whole text, so that reading an object allocates nothing for its names.
+    pub(super) names: Vec<(Cow<'a, str>, usize)>,
+    /// How many arrays and objects the streaming methods have entered.
+    pub(super) depth: usize,
 }
 
 /// How many bytes are parsed between two looks at `Parser::stopped`: a few microseconds of work,
 /// so that a stop is seen at once even in a response of many megabytes.
 pub(super) const STOP_CHECK: usize = 64 * 1024;
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     pub(super) fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -72,48 +69,88 @@ impl Parser<'_> {
         }
     }
 
-    pub(super) fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
+    /// Skips white space to the value that must start here and returns its first byte; this is
+    /// also where a stop is noticed.
+    pub(super) fn start_value(&mut self) -> Result<u8, JsonError> {
+        self.skip_ws();
         if self.pos >= self.next_check {
             self.next_check = self.pos.saturating_add(STOP_CHECK);
             if self.stopped.is_some_and(|stopped| stopped()) {
                 return Err(JsonError::Stopped);
             }
         }
-        match self.peek() {
-            None => Err(JsonError::UnexpectedEnd),
-            Some(b'{') => self.object(depth + 1),
-            Some(b'[') => self.array(depth + 1),
-            Some(b'"') => self.string().map(Value::String),
-            Some(b't') => self.literal("true", Value::Bool(true)),
-            Some(b'f') => self.literal("false", Value::Bool(false)),
-            Some(b'n') => self.literal("null", Value::Null),
-            Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(_) => Err(JsonError::Unexpected {
-                at: self.pos,
-                expected: "a value",
-            }),
+        self.peek().ok_or(JsonError::UnexpectedEnd)
+    }
+
+    fn not_a_value(&self) -> JsonError {
+        JsonError::Unexpected {
+            at: self.pos,
+            expected: "a value",
         }
     }
 
-    pub(super) fn literal(&mut self, word: &'static str, v: Value) -> Result<Value, JsonError> {
+    /// The value that starts here as a tree; `depth` counts the arrays and objects around it.
+    pub(super) fn tree(&mut self, depth: usize) -> Result<Value, JsonError> {
+        match self.start_value()? {
+            b'{' => {
+                // Objects of the APIs we read mostly have a handful of members; starting at 8
+                // saves the first regrowths.
+                let mut members = Vec::with_capacity(8);
+                self.members(depth + 1, |p, name| {
+                    let v = p.tree(depth + 1)?;
+                    members.push((name.into_owned(), v));
+                    Ok::<_, JsonError>(())
+                })?;
+                Ok(Value::Object(members))
+            }
+            b'[' => {
+                let mut items = Vec::new();
+                self.elements(depth + 1, |p, _| {
+                    items.push(p.tree(depth + 1)?);
+                    Ok::<_, JsonError>(())
+                })?;
+                Ok(Value::Array(items))
+            }
+            b'"' => Ok(Value::String(self.string()?.into_owned())),
+            b't' => self.literal("true").map(|()| Value::Bool(true)),
+            b'f' => self.literal("false").map(|()| Value::Bool(false)),
+            b'n' => self.literal("null").map(|()| Value::Null),
+            b'-' | b'0'..=b'9' => Ok(Value::Number(self.number()?.to_string())),
+            _ => Err(self.not_a_value()),
+        }
+    }
+
+    /// Checks the value that starts here as `tree` would, building nothing.
+    pub(super) fn skip_at(&mut self, depth: usize) -> Result<(), JsonError> {
+        match self.start_value()? {
+            b'{' => self.members(depth + 1, |p, _| p.skip_at(depth + 1)),
+            b'[' => self.elements(depth + 1, |p, _| p.skip_at(depth + 1)),
+            b'"' => self.skip_string(),
+            b't' => self.literal("true"),
+            b'f' => self.literal("false"),
+            b'n' => self.literal("null"),
+            b'-' | b'0'..=b'9' => self.number().map(drop),
+            _ => Err(self.not_a_value()),
+        }
+    }
+
+    pub(super) fn literal(&mut self, word: &'static str) -> Result<(), JsonError> {
         let end = self.pos + word.len();
         match self.b.get(self.pos..end) {
             Some(s) if s == word.as_bytes() => {
                 self.pos = end;
-                Ok(v)
+                Ok(())
             }
             // A prefix of the word at the very end is a truncation, not a typo.
             None if word.as_bytes().starts_with(&self.b[self.pos..]) => {
                 Err(JsonError::UnexpectedEnd)
             }
-            _ => Err(JsonError::Unexpected {
-                at: self.pos,
-                expected: "a value",
-            }),
+            _ => Err(self.not_a_value()),
         }
     }
 
-    pub(super) fn number(&mut self) -> Result<Value, JsonError> {
+    /// A number's text, checked against the JSON grammar.
+    pub(super) fn number(&mut self) -> Result<&'a str, JsonError> {
         let start = self.pos;
         let bad = |at| JsonError::BadNumber { at };
         if self.peek() == Some(b'-') {
@@ -149,7 +186,8 @@ impl Parser<'_> {
         {
             return Err(bad(start));
         }
-        Ok(Value::Number(self.text[start..self.pos].to_string()))
+        let text = self.text;
+        Ok(&text[start..self.pos])
     }
 
     pub(super) fn end_or(&self, e: JsonError) -> JsonError {
@@ -180,71 +218,85 @@ impl Parser<'_> {
         Ok(v)
     }
 
-    /// A member name: a string, which must start here.
-    pub(super) fn member_name(&mut self) -> Result<String, JsonError> {
-        match self.peek() {
-            Some(b'"') => self.string(),
-            None => Err(JsonError::UnexpectedEnd),
-            Some(_) => Err(JsonError::Unexpected {
-                at: self.pos,
-                expected: "a member name in quotes",
-            }),
-        }
+    /// Moves over characters that stand for themselves in a string: up to a quote, a
+    /// backslash, a control character or the end. All three stops are ASCII, so the run ends on
+    /// a character boundary.
+    fn plain_run(&mut self) {
+        let rest = &self.b[self.pos..];
+        self.pos += rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .unwrap_or(rest.len());
     }
 
-    pub(super) fn string(&mut self) -> Result<String, JsonError> {
-        self.pos += 1; // the opening quote
-                       // Fast path: most strings have no escapes and are copied in one allocation.
+    /// The string that starts here (at its opening quote). A string without escapes, which is
+    /// nearly every string, is borrowed from the text; only one with escapes is copied.
+    pub(super) fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
+        self.pos += 1;
         let start = self.pos;
-        while let Some(c) = self.peek() {
-            if c == b'"' {
-                self.pos += 1;
-                return Ok(self.text[start..self.pos - 1].to_string());
-            }
-            if c == b'\\' || c < 0x20 {
-                break;
-            }
+        self.plain_run();
+        let text = self.text;
+        if self.peek() == Some(b'"') {
             self.pos += 1;
+            return Ok(Cow::Borrowed(&text[start..self.pos - 1]));
         }
-        let mut out = String::from(&self.text[start..self.pos]);
+        let mut out = String::from(&text[start..self.pos]);
+        self.string_rest(Some(&mut out))?;
+        Ok(Cow::Owned(out))
+    }
+
+    /// Checks the string that starts here as `string` would, copying nothing.
+    pub(super) fn skip_string(&mut self) -> Result<(), JsonError> {
+        self.pos += 1;
+        self.plain_run();
+        self.string_rest(None)
+    }
+
+    /// The rest of a string from where its first plain run stopped to the closing quote: the
+    /// escapes and the runs between them, appended to `out` when there is one.
+    fn string_rest(&mut self, mut out: Option<&mut String>) -> Result<(), JsonError> {
+        let text = self.text;
         loop {
-            let run_start = self.pos;
-            while let Some(c) = self.peek() {
-                if c == b'"' || c == b'\\' || c < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
-            // The run stops only at ASCII bytes, so both ends are character boundaries.
-            out.push_str(&self.text[run_start..self.pos]);
             match self.peek() {
                 None => return Err(JsonError::UnexpectedEnd),
                 Some(b'"') => {
                     self.pos += 1;
-                    return Ok(out);
+                    return Ok(());
                 }
                 Some(b'\\') => {
-                    let at = self.pos;
-                    self.pos += 1;
-                    let c = self.peek().ok_or(JsonError::UnexpectedEnd)?;
-                    self.pos += 1;
-                    let ch = match c {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => self.unicode_escape(at)?,
-                        _ => return Err(JsonError::BadEscape { at }),
-                    };
-                    out.push(ch);
+                    let ch = self.escape()?;
+                    if let Some(out) = out.as_deref_mut() {
+                        out.push(ch);
+                    }
                 }
                 Some(_) => return Err(JsonError::ControlCharacter { at: self.pos }),
             }
+            let run_start = self.pos;
+            self.plain_run();
+            if let Some(out) = out.as_deref_mut() {
+                out.push_str(&text[run_start..self.pos]);
+            }
         }
+    }
+
+    /// The escape at the backslash here.
+    fn escape(&mut self) -> Result<char, JsonError> {
+        let at = self.pos;
+        self.pos += 1;
+        let c = self.peek().ok_or(JsonError::UnexpectedEnd)?;
+        self.pos += 1;
+        Ok(match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => self.unicode_escape(at)?,
+            _ => return Err(JsonError::BadEscape { at }),
+        })
     }
 
     /// After `\u`: one code unit, or a surrogate pair written as two escapes.
@@ -268,134 +320,127 @@ impl Parser<'_> {
         char::from_u32(code).ok_or(JsonError::BadEscape { at })
     }
 
-    pub(super) fn array(&mut self, depth: usize) -> Result<Value, JsonError> {
+    /// Reads the array that starts here (at `[`), handing the index of each element to `each`,
+    /// which must read the element. `depth` counts this array.
+    pub(super) fn elements<E: From<JsonError>>(
+        &mut self,
+        depth: usize,
+        mut each: impl FnMut(&mut Self, usize) -> Result<(), E>,
+    ) -> Result<(), E> {
         if depth > MAX_DEPTH {
-            return Err(JsonError::TooDeep { at: self.pos });
+            return Err(JsonError::TooDeep { at: self.pos }.into());
         }
         self.pos += 1;
-        let mut items = Vec::new();
         self.skip_ws();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(Value::Array(items));
+            return Ok(());
         }
+        let mut i = 0;
         loop {
-            self.skip_ws();
-            items.push(self.value(depth)?);
+            each(self, i)?;
+            i += 1;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Value::Array(items));
+                    return Ok(());
                 }
-                None => return Err(JsonError::UnexpectedEnd),
+                None => return Err(JsonError::UnexpectedEnd.into()),
                 Some(_) => {
                     return Err(JsonError::Unexpected {
                         at: self.pos,
                         expected: "',' or ']'",
-                    })
+                    }
+                    .into())
                 }
             }
         }
     }
 
-    pub(super) fn object(&mut self, depth: usize) -> Result<Value, JsonError> {
+    /// Reads the object that starts here (at `{`), handing each member's name to `each`, which
+    /// must read the value. `depth` counts this object. Parsers disagree on repeated names (we
+    /// would read the first, STARFACE's Jackson applies the last), so an object with one is
+    /// refused rather than misread; the check runs once the object is complete, in linear time.
+    pub(super) fn members<E: From<JsonError>>(
+        &mut self,
+        depth: usize,
+        mut each: impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), E>,
+    ) -> Result<(), E> {
         if depth > MAX_DEPTH {
-            return Err(JsonError::TooDeep { at: self.pos });
+            return Err(JsonError::TooDeep { at: self.pos }.into());
         }
-        let start = self.pos;
         self.pos += 1;
-        // Objects of the APIs we read mostly have a handful of members; starting at 8 saves
-        // the first regrowths.
-        let mut members = Vec::with_capacity(8);
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Value::Object(members));
+            return Ok(());
         }
+        let base = self.names.len();
+        let read = self.member_list(base, &mut each);
+        self.names.truncate(base);
+        read
+    }
+
+    fn member_list<E: From<JsonError>>(
+        &mut self,
+        base: usize,
+        each: &mut impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), E>,
+    ) -> Result<(), E> {
         loop {
             self.skip_ws();
             match self.peek() {
                 Some(b'"') => {}
-                None => return Err(JsonError::UnexpectedEnd),
+                None => return Err(JsonError::UnexpectedEnd.into()),
                 Some(_) => {
                     return Err(JsonError::Unexpected {
                         at: self.pos,
                         expected: "a member name in quotes",
-                    })
+                    }
+                    .into())
                 }
             }
-            let key = self.string()?;
+            let at = self.pos;
+            let name = self.string()?;
             self.skip_ws();
             self.expect_byte(b':', "':'")?;
-            self.skip_ws();
-            let v = self.value(depth)?;
-            members.push((key, v));
+            self.names.push((name.clone(), at));
+            each(self, name)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
-                    // Parsers disagree on duplicate names (we would read the first, STARFACE's
-                    // Jackson applies the last), so an object with one is refused rather than
-                    // misread. The check runs once the object is complete, in linear time.
-                    if let Some(i) = first_repeat(members.iter().map(|(k, _)| k.as_str())) {
-                        return Err(JsonError::DuplicateKey {
-                            at: self.member_name_at(start, i),
-                        });
-                    }
-                    return Ok(Value::Object(members));
+                    let names = &self.names[base..];
+                    return match first_repeat(names.iter().map(|(k, _)| k.as_ref())) {
+                        Some(i) => Err(JsonError::DuplicateKey { at: names[i].1 }.into()),
+                        None => Ok(()),
+                    };
                 }
-                None => return Err(JsonError::UnexpectedEnd),
+                None => return Err(JsonError::UnexpectedEnd.into()),
                 Some(_) => {
                     return Err(JsonError::Unexpected {
                         at: self.pos,
                         expected: "',' or '}'",
-                    })
+                    }
+                    .into())
                 }
             }
         }
     }
-
-    /// The byte offset of the name of member `index` of the object that starts at `start` and
-    /// was already parsed without error, found by walking it again; only an error needs it, so
-    /// the parse itself keeps no positions.
-    pub(super) fn member_name_at(&self, start: usize, index: usize) -> usize {
-        let mut p = Parser {
-            b: self.b,
-            text: self.text,
-            pos: start + 1,
-            stopped: None,
-            next_check: usize::MAX,
-        };
-        for _ in 0..index {
-            p.skip_ws();
-            // The object parsed before, so neither can fail; an error would only shift the
-            // position in the message.
-            let _ = p.string();
-            p.skip_ws();
-            p.pos += 1; // ':'
-            p.skip_ws();
-            let _ = p.value(0);
-            p.skip_ws();
-            p.pos += 1; // ','
-        }
-        p.skip_ws();
-        p.pos
-    }
 }
 
 /// The index of the first item that equals an earlier one. Small lists are compared pairwise
-/// (no allocation); longer ones go through a hash set, so the work stays linear in the number of
-/// items however many there are (std's hasher is keyed per process, so colliding names cannot
-/// be prepared in advance).
+/// (no allocation: the objects of the APIs we read have up to a dozen members); longer ones go
+/// through a hash set, so the work stays linear in the number of items however many there are
+/// (std's hasher is keyed per process, so colliding names cannot be prepared in advance).
 pub(crate) fn first_repeat<K, I>(items: I) -> Option<usize>
 where
     K: std::hash::Hash + Eq,
     I: ExactSizeIterator<Item = K> + Clone,
 {
-    const PAIRWISE: usize = 8;
+    const PAIRWISE: usize = 16;
     if items.len() <= PAIRWISE {
         for (i, item) in items.clone().enumerate() {
             if items.clone().take(i).any(|earlier| earlier == item) {

@@ -267,33 +267,21 @@ impl Starface {
         Ok((resp, call.action, redact_url(&self.url(path))))
     }
 
-    /// A GET whose 200 answer is JSON, handed to `parse`.
-    fn get_json<T>(
+    /// A GET whose 200 answer is JSON, handed to `read` as a reader over the text (the
+    /// answers are read value by value, without a tree). A stop of the daemon ends the read at
+    /// once, as in `parse_json`.
+    fn get_read<T>(
         &mut self,
         action: String,
         path: &str,
-        parse: impl FnOnce(Value) -> Result<T, String>,
+        read: impl FnOnce(json::Parser<'_>) -> Result<T, String>,
     ) -> Result<T, StarfaceError> {
         let (resp, action, url) = self.get(action, path)?;
-        let value = parse_json(&self.http, &resp, &action, &url)?;
-        parse(value).map_err(|detail| StarfaceError::BadResponse {
-            action,
-            url,
-            detail,
-        })
-    }
-
-    /// A GET whose body `parse` reads as text, for long lists read element by element.
-    fn get_text<T>(
-        &mut self,
-        action: String,
-        path: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Result<T, StarfaceError> {
-        let (resp, action, url) = self.get(action, path)?;
+        let http = &self.http;
+        let stopping = || http.stopping();
         std::str::from_utf8(&resp.body)
             .map_err(|e| format!("the body is not UTF-8 (byte {})", e.valid_up_to()))
-            .and_then(parse)
+            .and_then(|text| read(json::Parser::until_stopped(text, &stopping)))
             .map_err(|detail| StarfaceError::BadResponse {
                 action,
                 url,
@@ -319,8 +307,8 @@ impl Starface {
     /// warnings; the caller logs each once (`sync::Reported`), so that a problem that comes back
     /// after being fixed is reported again.
     pub fn directory(&mut self, group: &str) -> Result<Directory, StarfaceError> {
-        let lookup = self.get_json("reading the groups".into(), "/groups", |v| {
-            objects::find_group(&v, group)
+        let lookup = self.get_read("reading the groups".into(), "/groups", |p| {
+            objects::find_group(p, group)
         })?;
         let id = match lookup {
             GroupLookup::Found(id) => id,
@@ -331,23 +319,23 @@ impl Starface {
                 })
             }
         };
-        let members = self.get_json(
+        let members = self.get_read(
             format!("reading the members of group '{group}'"),
             &format!("/groups/{id}"),
-            |v| objects::group_members(&v),
+            objects::group_members,
         )?;
         // Element by element, like the phone numbers: the daemon reads the directory again while
         // it holds the calendars.
-        self.get_text("reading the users".into(), "/users", |text| {
-            objects::build_directory_text(group, &members, text)
+        self.get_read("reading the users".into(), "/users", |p| {
+            objects::read_directory(group, &members, p)
         })
     }
 
     pub fn phone_config(&mut self, user: UserId) -> Result<PhoneConfig, StarfaceError> {
-        self.get_json(
+        self.get_read(
             format!("reading the phone settings of user {user}"),
             &format!("/users/{user}/phoneconfig"),
-            PhoneConfig::from_json,
+            PhoneConfig::read,
         )
     }
 
@@ -371,10 +359,10 @@ impl Starface {
     pub fn numbers(&mut self) -> Result<NumberIndex, StarfaceError> {
         // Read element by element: for 2,000 users the list as one JSON tree took ~4.5 MB, the
         // largest allocation of a pass (measured with `ess-sim bench` and massif).
-        self.get_text(
+        self.get_read(
             "reading the phone numbers".into(),
             "/phonenumbers?assigned=true",
-            NumberIndex::from_json_text,
+            NumberIndex::read,
         )
     }
 
@@ -385,10 +373,10 @@ impl Starface {
         user: UserId,
         numbers: &NumberIndex,
     ) -> Result<Vec<Forwarding>, StarfaceError> {
-        let list = self.get_json(
+        let list = self.get_read(
             format!("reading the redirects of user {user}"),
             &format!("/redirects?actOnBehalfOf={user}"),
-            |v| Forwarding::list_from_json(user, &v, numbers),
+            |p| Forwarding::read_list(p, user, numbers),
         )?;
         for f in list.iter().filter(|f| !f.kind_matched) {
             log::debug!(

@@ -26,7 +26,7 @@ use crate::model::{Appointment, Window};
 use crate::time::duration_text;
 
 use request::{build_batch, calendar_view_path, relative_next_link, MAX_BATCH};
-use response::{parse_batch, parse_error, parse_page, InnerResponse};
+use response::{parse_batch, parse_error, Body, InnerResponse};
 
 /// The OAuth2 scope of Microsoft Graph for app-only access.
 pub const SCOPE: &str = "https://graph.microsoft.com/.default";
@@ -267,7 +267,7 @@ impl GraphSource {
         while !queue.is_empty() {
             let n = queue.len().min(MAX_BATCH);
             let jobs: Vec<Job> = queue.drain(..n).collect();
-            let responses = match self.send_batch(&jobs, &mut auth_retry)? {
+            let mut responses = match self.send_batch(&jobs, &mut auth_retry)? {
                 BatchOutcome::Responses(r) => r,
                 BatchOutcome::Throttled { status, wait } => {
                     self.wait_or_give_up(throttle, status, wait, &jobs)?;
@@ -282,43 +282,46 @@ impl GraphSource {
             for (i, job) in jobs.into_iter().enumerate() {
                 let id = (i + 1).to_string();
                 let m = job.mailbox;
-                let Some(r) = responses.iter().find(|r| r.id == id) else {
+                let Some(at) = responses.iter().position(|r| r.id == id) else {
                     results[m] = Some(Err(MailboxError {
                         code: "NoResponse".into(),
                         message: "the Graph batch response has no answer for this mailbox".into(),
                     }));
                     continue;
                 };
-                match r.status {
-                    200..=299 => match parse_page(&r.body) {
-                        Ok(page) => {
-                            found[m].extend(page.appointments);
-                            match page.next_link {
-                                None => results[m] = Some(Ok(std::mem::take(&mut found[m]))),
-                                Some(link) => match self.next_job(&job, &link) {
-                                    Ok(next) => queue.push_back(next),
-                                    Err(e) => results[m] = Some(Err(e)),
-                                },
-                            }
+                // Taken out (keeping the others' order), so that the page's appointments move.
+                let r = responses.remove(at);
+                match (r.status, r.body) {
+                    (_, Body::Page(Ok(page))) => {
+                        found[m].extend(page.appointments);
+                        match page.next_link {
+                            None => results[m] = Some(Ok(std::mem::take(&mut found[m]))),
+                            Some(link) => match self.next_job(&job, &link) {
+                                Ok(next) => queue.push_back(next),
+                                Err(e) => results[m] = Some(Err(e)),
+                            },
                         }
-                        Err(detail) => {
-                            results[m] = Some(Err(MailboxError {
-                                code: "MalformedResponse".into(),
-                                message: format!(
-                                    "Graph's calendarView answer cannot be read: {detail}"
-                                ),
-                            }))
-                        }
-                    },
-                    429 | 503 => {
+                    }
+                    (_, Body::Page(Err(detail))) => {
+                        results[m] = Some(Err(MailboxError {
+                            code: "MalformedResponse".into(),
+                            message: format!(
+                                "Graph's calendarView answer cannot be read: {detail}"
+                            ),
+                        }))
+                    }
+                    (429 | 503, Body::Other(_)) => {
                         wait = wait.max(r.retry_after.unwrap_or(DEFAULT_RETRY_AFTER));
                         throttle_status = r.status;
                         throttled.push(job);
                     }
-                    401 if auth_retry => unauthorized.push(job),
-                    status => results[m] = Some(Err(mailbox_error(status, &r.body))),
+                    (401, Body::Other(_)) if auth_retry => unauthorized.push(job),
+                    (status, Body::Other(body)) => {
+                        results[m] = Some(Err(mailbox_error(status, &body)))
+                    }
                 }
             }
+
             if !unauthorized.is_empty() {
                 auth_retry = false;
                 self.token.invalidate();
