@@ -45,11 +45,22 @@ pub struct Parser<'a> {
 pub(super) const STOP_CHECK: usize = 64 * 1024;
 
 impl<'a> Parser<'a> {
+    // The release build optimises for size, which leaves even these one-liners as calls; they
+    // run once or more per byte, so they are inlined by hand.
+    #[inline(always)]
     pub(super) fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
 
+    /// Most values follow their separator without white space: that case costs one compare.
+    #[inline(always)]
     pub(super) fn skip_ws(&mut self) {
+        if matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.skip_ws_run();
+        }
+    }
+
+    fn skip_ws_run(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.pos += 1;
         }
@@ -222,8 +233,27 @@ impl<'a> Parser<'a> {
     /// backslash, a control character or the end. All three stops are ASCII, so the run ends on
     /// a character boundary.
     fn plain_run(&mut self) {
-        let rest = &self.b[self.pos..];
-        self.pos += rest
+        // Eight bytes at a time while none of them is a stop (the usual bit tricks for "has a
+        // byte equal to" and "has a byte below"; exact, so no stop is passed), then byte by byte.
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        let mut i = self.pos;
+        while let Some(chunk) = self.b.get(i..i + 8) {
+            let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+                break;
+            };
+            let x = u64::from_le_bytes(chunk);
+            let stops = has_zero(x ^ (ONES * u64::from(b'"')))
+                | has_zero(x ^ (ONES * u64::from(b'\\')))
+                | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+            if stops != 0 {
+                break;
+            }
+            i += 8;
+        }
+        let rest = &self.b[i..];
+        self.pos = i + rest
             .iter()
             .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
             .unwrap_or(rest.len());

@@ -328,6 +328,31 @@ mod tests {
         }
     }
 
+    /// Strings are scanned eight bytes at a time: every stop (the closing quote, an escape, a
+    /// control character, the end) is found at every offset, also past multi-byte characters.
+    #[test]
+    fn string_stops_at_every_offset() {
+        for prefix in ["", "ä", "😀x"] {
+            for n in 0..20 {
+                let head = format!("{prefix}{}", "a".repeat(n));
+                check(&format!("\"{head}\""), &format!("b{head:?}"));
+                check(
+                    &format!("\"{head}\\n{head}\""),
+                    &format!("o{:?}", format!("{head}\n{head}")),
+                );
+                let at = 1 + head.len();
+                check(
+                    &format!("\"{head}\u{7}zzzzzzzz\""),
+                    &format!("error: unescaped control character in JSON string at byte {at}"),
+                );
+                check(
+                    &format!("\"{head}"),
+                    "error: JSON text ends in the middle of a value",
+                );
+            }
+        }
+    }
+
     #[test]
     fn structure_and_scalars() {
         let cases = [
