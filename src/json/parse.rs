@@ -40,6 +40,12 @@ pub struct Parser<'a> {
     pub(super) depth: usize,
 }
 
+/// What `Parser::members` hands each member's name to. A trait object rather than a generic, so
+/// that the member loop exists once per error type, not once per caller (the build optimises
+/// for size).
+pub(super) type MemberFn<'f, 'a, E> =
+    dyn FnMut(&mut Parser<'a>, Cow<'a, str>) -> Result<(), E> + 'f;
+
 /// How many bytes are parsed between two looks at `Parser::stopped`: a few microseconds of work,
 /// so that a stop is seen at once even in a response of many megabytes.
 pub(super) const STOP_CHECK: usize = 64 * 1024;
@@ -107,7 +113,7 @@ impl<'a> Parser<'a> {
                 // Objects of the APIs we read mostly have a handful of members; starting at 8
                 // saves the first regrowths.
                 let mut members = Vec::with_capacity(8);
-                self.members(depth + 1, |p, name| {
+                self.members(depth + 1, &mut |p, name| {
                     let v = p.tree(depth + 1)?;
                     members.push((name.into_owned(), v));
                     Ok::<_, JsonError>(())
@@ -116,7 +122,7 @@ impl<'a> Parser<'a> {
             }
             b'[' => {
                 let mut items = Vec::new();
-                self.elements(depth + 1, |p, _| {
+                self.elements(depth + 1, &mut |p, _| {
                     items.push(p.tree(depth + 1)?);
                     Ok::<_, JsonError>(())
                 })?;
@@ -134,8 +140,8 @@ impl<'a> Parser<'a> {
     /// Checks the value that starts here as `tree` would, building nothing.
     pub(super) fn skip_at(&mut self, depth: usize) -> Result<(), JsonError> {
         match self.start_value()? {
-            b'{' => self.members(depth + 1, |p, _| p.skip_at(depth + 1)),
-            b'[' => self.elements(depth + 1, |p, _| p.skip_at(depth + 1)),
+            b'{' => self.members(depth + 1, &mut |p, _| p.skip_at(depth + 1)),
+            b'[' => self.elements(depth + 1, &mut |p, _| p.skip_at(depth + 1)),
             b'"' => self.skip_string(),
             b't' => self.literal("true"),
             b'f' => self.literal("false"),
@@ -355,7 +361,7 @@ impl<'a> Parser<'a> {
     pub(super) fn elements<E: From<JsonError>>(
         &mut self,
         depth: usize,
-        mut each: impl FnMut(&mut Self, usize) -> Result<(), E>,
+        each: &mut dyn FnMut(&mut Self, usize) -> Result<(), E>,
     ) -> Result<(), E> {
         if depth > MAX_DEPTH {
             return Err(JsonError::TooDeep { at: self.pos }.into());
@@ -396,7 +402,7 @@ impl<'a> Parser<'a> {
     pub(super) fn members<E: From<JsonError>>(
         &mut self,
         depth: usize,
-        mut each: impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), E>,
+        each: &mut MemberFn<'_, 'a, E>,
     ) -> Result<(), E> {
         if depth > MAX_DEPTH {
             return Err(JsonError::TooDeep { at: self.pos }.into());
@@ -408,7 +414,7 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         let base = self.names.len();
-        let read = self.member_list(base, &mut each);
+        let read = self.member_list(base, each);
         self.names.truncate(base);
         read
     }
@@ -416,7 +422,7 @@ impl<'a> Parser<'a> {
     fn member_list<E: From<JsonError>>(
         &mut self,
         base: usize,
-        each: &mut impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), E>,
+        each: &mut MemberFn<'_, 'a, E>,
     ) -> Result<(), E> {
         loop {
             self.skip_ws();
