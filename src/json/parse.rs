@@ -40,16 +40,33 @@ pub struct Parser<'a> {
     pub(super) depth: usize,
 }
 
+/// What `Parser::members` hands each member's name to. A trait object rather than a generic, so
+/// that the member loop exists once per error type, not once per caller (the build optimises
+/// for size).
+pub(super) type MemberFn<'f, 'a, E> =
+    dyn FnMut(&mut Parser<'a>, Cow<'a, str>) -> Result<(), E> + 'f;
+
 /// How many bytes are parsed between two looks at `Parser::stopped`: a few microseconds of work,
 /// so that a stop is seen at once even in a response of many megabytes.
 pub(super) const STOP_CHECK: usize = 64 * 1024;
 
 impl<'a> Parser<'a> {
+    // The release build optimises for size, which leaves even these one-liners as calls; they
+    // run once or more per byte, so they are inlined by hand.
+    #[inline(always)]
     pub(super) fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
 
+    /// Most values follow their separator without white space: that case costs one compare.
+    #[inline(always)]
     pub(super) fn skip_ws(&mut self) {
+        if matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.skip_ws_run();
+        }
+    }
+
+    fn skip_ws_run(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.pos += 1;
         }
@@ -96,7 +113,7 @@ impl<'a> Parser<'a> {
                 // Objects of the APIs we read mostly have a handful of members; starting at 8
                 // saves the first regrowths.
                 let mut members = Vec::with_capacity(8);
-                self.members(depth + 1, |p, name| {
+                self.members(depth + 1, &mut |p, name| {
                     let v = p.tree(depth + 1)?;
                     members.push((name.into_owned(), v));
                     Ok::<_, JsonError>(())
@@ -105,7 +122,7 @@ impl<'a> Parser<'a> {
             }
             b'[' => {
                 let mut items = Vec::new();
-                self.elements(depth + 1, |p, _| {
+                self.elements(depth + 1, &mut |p, _| {
                     items.push(p.tree(depth + 1)?);
                     Ok::<_, JsonError>(())
                 })?;
@@ -123,8 +140,8 @@ impl<'a> Parser<'a> {
     /// Checks the value that starts here as `tree` would, building nothing.
     pub(super) fn skip_at(&mut self, depth: usize) -> Result<(), JsonError> {
         match self.start_value()? {
-            b'{' => self.members(depth + 1, |p, _| p.skip_at(depth + 1)),
-            b'[' => self.elements(depth + 1, |p, _| p.skip_at(depth + 1)),
+            b'{' => self.members(depth + 1, &mut |p, _| p.skip_at(depth + 1)),
+            b'[' => self.elements(depth + 1, &mut |p, _| p.skip_at(depth + 1)),
             b'"' => self.skip_string(),
             b't' => self.literal("true"),
             b'f' => self.literal("false"),
@@ -222,8 +239,27 @@ impl<'a> Parser<'a> {
     /// backslash, a control character or the end. All three stops are ASCII, so the run ends on
     /// a character boundary.
     fn plain_run(&mut self) {
-        let rest = &self.b[self.pos..];
-        self.pos += rest
+        // Eight bytes at a time while none of them is a stop (the usual bit tricks for "has a
+        // byte equal to" and "has a byte below"; exact, so no stop is passed), then byte by byte.
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+        let mut i = self.pos;
+        while let Some(chunk) = self.b.get(i..i + 8) {
+            let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+                break;
+            };
+            let x = u64::from_le_bytes(chunk);
+            let stops = has_zero(x ^ (ONES * u64::from(b'"')))
+                | has_zero(x ^ (ONES * u64::from(b'\\')))
+                | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+            if stops != 0 {
+                break;
+            }
+            i += 8;
+        }
+        let rest = &self.b[i..];
+        self.pos = i + rest
             .iter()
             .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
             .unwrap_or(rest.len());
@@ -325,7 +361,7 @@ impl<'a> Parser<'a> {
     pub(super) fn elements<E: From<JsonError>>(
         &mut self,
         depth: usize,
-        mut each: impl FnMut(&mut Self, usize) -> Result<(), E>,
+        each: &mut dyn FnMut(&mut Self, usize) -> Result<(), E>,
     ) -> Result<(), E> {
         if depth > MAX_DEPTH {
             return Err(JsonError::TooDeep { at: self.pos }.into());
@@ -366,7 +402,7 @@ impl<'a> Parser<'a> {
     pub(super) fn members<E: From<JsonError>>(
         &mut self,
         depth: usize,
-        mut each: impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), E>,
+        each: &mut MemberFn<'_, 'a, E>,
     ) -> Result<(), E> {
         if depth > MAX_DEPTH {
             return Err(JsonError::TooDeep { at: self.pos }.into());
@@ -378,7 +414,7 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         let base = self.names.len();
-        let read = self.member_list(base, &mut each);
+        let read = self.member_list(base, each);
         self.names.truncate(base);
         read
     }
@@ -386,7 +422,7 @@ impl<'a> Parser<'a> {
     fn member_list<E: From<JsonError>>(
         &mut self,
         base: usize,
-        each: &mut impl FnMut(&mut Self, Cow<'a, str>) -> Result<(), E>,
+        each: &mut MemberFn<'_, 'a, E>,
     ) -> Result<(), E> {
         loop {
             self.skip_ws();

@@ -166,7 +166,7 @@ impl<'a> Parser<'a> {
             .into());
         }
         self.depth += 1;
-        let read = self.members(self.depth, |p, name| each(p, &name));
+        let read = self.members(self.depth, &mut |p, name| each(p, &name));
         self.depth -= 1;
         read
     }
@@ -175,7 +175,7 @@ impl<'a> Parser<'a> {
     /// must read (or skip) the element.
     pub fn array<E: From<JsonError>>(
         &mut self,
-        each: impl FnMut(&mut Self, usize) -> Result<(), E>,
+        mut each: impl FnMut(&mut Self, usize) -> Result<(), E>,
     ) -> Result<(), E> {
         if self.start_value()? != b'[' {
             return Err(JsonError::Unexpected {
@@ -185,7 +185,7 @@ impl<'a> Parser<'a> {
             .into());
         }
         self.depth += 1;
-        let read = self.elements(self.depth, each);
+        let read = self.elements(self.depth, &mut each);
         self.depth -= 1;
         read
     }
@@ -197,12 +197,21 @@ impl<'a> Parser<'a> {
         &mut self,
         keys: [&str; N],
     ) -> Result<Result<[Option<Item<'a>>; N], Kind>, JsonError> {
+        let mut got = [const { None }; N];
+        Ok(self.fields_into(&keys, &mut got)?.map(|()| got))
+    }
+
+    /// `fields` for any number of keys: one copy of the code for all callers.
+    fn fields_into(
+        &mut self,
+        keys: &[&str],
+        got: &mut [Option<Item<'a>>],
+    ) -> Result<Result<(), Kind>, JsonError> {
         let kind = self.kind()?;
         if kind != Kind::Object {
             self.skip()?;
             return Ok(Err(kind));
         }
-        let mut got = [const { None }; N];
         self.object(|p, name| {
             match keys.iter().position(|k| *k == name) {
                 Some(i) => got[i] = Some(p.item()?),
@@ -210,7 +219,7 @@ impl<'a> Parser<'a> {
             }
             Ok::<_, JsonError>(())
         })?;
-        Ok(Ok(got))
+        Ok(Ok(()))
     }
 
     /// Only white space may follow the value.
@@ -325,6 +334,31 @@ mod tests {
         ];
         for (text, expect) in cases {
             check(text, expect);
+        }
+    }
+
+    /// Strings are scanned eight bytes at a time: every stop (the closing quote, an escape, a
+    /// control character, the end) is found at every offset, also past multi-byte characters.
+    #[test]
+    fn string_stops_at_every_offset() {
+        for prefix in ["", "ä", "😀x"] {
+            for n in 0..20 {
+                let head = format!("{prefix}{}", "a".repeat(n));
+                check(&format!("\"{head}\""), &format!("b{head:?}"));
+                check(
+                    &format!("\"{head}\\n{head}\""),
+                    &format!("o{:?}", format!("{head}\n{head}")),
+                );
+                let at = 1 + head.len();
+                check(
+                    &format!("\"{head}\u{7}zzzzzzzz\""),
+                    &format!("error: unescaped control character in JSON string at byte {at}"),
+                );
+                check(
+                    &format!("\"{head}"),
+                    "error: JSON text ends in the middle of a value",
+                );
+            }
         }
     }
 

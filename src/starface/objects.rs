@@ -307,7 +307,7 @@ pub fn read_directory(
         Ok(())
     })?;
     users.finish()?;
-    Ok(finish_directory(group, members, &by_id))
+    Ok(finish_directory(group, members, by_id))
 }
 
 /// What the directory needs of one user of `GET /rest/users`.
@@ -320,11 +320,12 @@ struct UserRow {
 fn finish_directory(
     group: &str,
     members: &[UserId],
-    by_id: &HashMap<UserId, UserRow>,
+    mut by_id: HashMap<UserId, UserRow>,
 ) -> Directory {
     let mut directory = Directory::default();
+    // Each member once, so each row is taken out of the map (moved, not copied).
     for id in first_occurrences(members.iter().copied()) {
-        let Some(row) = by_id.get(&id) else {
+        let Some(row) = by_id.remove(&id) else {
             directory.warnings.push(format!(
                 "STARFACE user {id} is a member of group '{group}' but is missing from the user list; skipped"
             ));
@@ -340,9 +341,9 @@ fn finish_directory(
         }
         directory.users.push(DirectoryUser {
             id,
-            login: row.login.clone(),
-            email: row.email.clone(),
-            name: row.name.clone(),
+            login: row.login,
+            email: row.email,
+            name: row.name,
         });
     }
     let mut counts: HashMap<&str, Vec<&str>> = HashMap::new();
