@@ -299,8 +299,13 @@ impl HttpClient {
         url: &str,
         deadline: Instant,
     ) -> Result<RawResponse, Failure> {
-        let Conn { stream, rb, .. } = conn;
-        let mut timed = Timed::new(stream, deadline, &self.cutoff);
+        let Conn {
+            stream,
+            rb,
+            timeouts,
+            ..
+        } = conn;
+        let mut timed = Timed::new(stream, timeouts, deadline, &self.cutoff);
         if let Err(e) = timed.write_all(bytes).and_then(|_| timed.flush()) {
             let stale = matches!(
                 e.kind(),
