@@ -277,19 +277,30 @@ mod stream;
 
 pub use parse::{parse, parse_until_stopped, Parser};
 pub use read::{Item, Kind};
-pub use stream::{for_each_in_array, for_each_member_of};
+pub use stream::for_each_member_of;
 
 #[cfg(test)]
 mod tests {
     use super::parse::{first_repeat, STOP_CHECK};
     use super::*;
 
-    /// Collects what `for_each_in_array` hands over (as compact JSON, joined by spaces), or the
-    /// error, and compares with `expect`; an element `"stop"` makes the callback fail.
+    /// Reads `text` with `Parser::each_in_array` as the STARFACE lists do, each element as a
+    /// tree; compares what it saw (compact JSON, joined by spaces) or the error with `expect`.
+    /// An element `"stop"` makes the callback fail.
+    fn each_in_array(
+        text: &str,
+        mut each: impl FnMut(usize, Value) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let not_array = |kind| format!("expected an array of things, got {kind}");
+        let mut p = Parser::new(text);
+        p.each_in_array(not_array, |p, i| each(i, p.read_value()?))?;
+        p.finish()?;
+        Ok(())
+    }
+
     fn check_each(text: &str, expect: &str) {
         let mut seen = Vec::new();
-        let not_array = |kind| format!("expected an array of things, got {kind}");
-        let got = match for_each_in_array(text, not_array, |i, v| {
+        let got = match each_in_array(text, |i, v| {
             if v.as_str() == Some("stop") {
                 return Err(format!("stopped at #{i}"));
             }
@@ -329,7 +340,7 @@ mod tests {
         check_each("[1,]", "error: invalid JSON at byte 3: expected a value");
         check_each(r#"[1, "stop", 3]"#, "error: stopped at #1");
         let deep = format!("[{}{}]", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
-        assert!(for_each_in_array(&deep, |k| k.to_string(), |_, _| Ok(())).is_err());
+        assert!(each_in_array(&deep, |_, _| Ok(())).is_err());
     }
 
     /// Parses `text`; on success compares the compact serialisation with `expect`, on failure

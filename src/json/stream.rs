@@ -43,22 +43,6 @@ pub fn for_each_member_of(
     Ok((found, rest))
 }
 
-/// Reads a JSON array one element at a time: each element is handed to `each` and dropped before
-/// the next is parsed, so a long list (the phone numbers of thousands of users) never exists as
-/// one tree; only the text and one element do. For a text that holds another kind of value,
-/// `not_array` words the error from that kind ("an object"). Malformed JSON is an error as
-/// in `parse` (also after elements were handed over); the first error of `each` ends the read.
-pub fn for_each_in_array(
-    text: &str,
-    not_array: impl FnOnce(&'static str) -> String,
-    mut each: impl FnMut(usize, Value) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut p = Parser::new(text);
-    p.each_in_array(not_array, |p, i| each(i, p.read_value()?))?;
-    p.finish()?;
-    Ok(())
-}
-
 impl Parser<'_> {
     /// Reads the array that must start here like `array`, but words the error for another kind
     /// of value with `not_array` (after checking that value, so that malformed JSON is reported
