@@ -10,52 +10,19 @@
 //! figures are those of the binary that ships. `ews-parse [FILE] --profile N` only parses N
 //! times, for a profiler (`perf record`) to see the product's parse alone.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use ess::exchange::ews::response::{parse, Operation, Parsed};
 use ess_sim::calendar::{parse_utc, Calendars, SimAppointment, SimShowAs};
 use ess_sim::ews::{availability_response, RenderOptions};
 
-/// Counts allocations and live heap bytes with their peak, so the parser's own footprint can be
-/// told apart from the input text's.
-struct Counting;
+mod measure;
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            let now = LIVE.fetch_add(new_size, Ordering::Relaxed) + new_size;
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-}
+use measure::{fastest, ALLOCS, LIVE, PEAK};
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: measure::Counting = measure::Counting;
 
 /// A response like the bench's: 100 mailboxes, 10 appointments each over sixteen hours.
 fn generated() -> String {
@@ -92,21 +59,6 @@ fn generated() -> String {
         day + 86_400,
         &RenderOptions::default(),
     )
-}
-
-/// Runs `f` for at least a tenth of a second (and at least three times); the fastest run,
-/// which is the least disturbed by the other processes on the machine.
-fn fastest(f: &mut impl FnMut()) -> Duration {
-    let started = Instant::now();
-    let mut best = Duration::MAX;
-    let mut runs = 0;
-    while runs < 3 || started.elapsed() < Duration::from_millis(100) {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed());
-        runs += 1;
-    }
-    best
 }
 
 fn main() {

@@ -11,9 +11,7 @@
 //! `graph-batch`) N times,
 //! for callgrind to count the instructions of the readers alone.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
 
 use ess::exchange::graph::response::{parse_batch, Body};
 use ess::json::Parser;
@@ -21,29 +19,12 @@ use ess::starface::numbers::NumberIndex;
 use ess::starface::objects::{find_group, group_members, read_directory};
 use ess::starface::{Forwarding, PhoneConfig};
 
-/// Counts allocations, so that the readers' per-string and per-member copies show.
-struct Counting;
+mod measure;
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
+use measure::{fastest, ALLOCS};
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: measure::Counting = measure::Counting;
 
 /// The bodies the daemon reads in an idle poll, as the fake writes them (compact, members in
 /// the fake's order).
@@ -206,20 +187,6 @@ fn cases<'b>(b: &'b Bodies, index: &'b NumberIndex) -> Vec<Case<'b>> {
             }),
         },
     ]
-}
-
-/// Runs `f` for at least a tenth of a second (and at least three times); the fastest run.
-fn fastest(f: &mut impl FnMut()) -> Duration {
-    let started = Instant::now();
-    let mut best = Duration::MAX;
-    let mut runs = 0;
-    while runs < 3 || started.elapsed() < Duration::from_millis(100) {
-        let t = Instant::now();
-        f();
-        best = best.min(t.elapsed());
-        runs += 1;
-    }
-    best
 }
 
 fn main() {
