@@ -12,11 +12,11 @@
 //! 4. The daemon (`run`) polling every second for `--polls` polls: VmRSS and VmHWM from
 //!    `/proc/<pid>/status` after the first, the middle and the last poll, and its CPU per poll
 //!    from `/proc/<pid>/stat`; the directory is read every 10 s so that the peak includes it.
-//! 4b. The daemon at its defaults but for a poll a second, at the 2 h and at the 24 h look-ahead:
-//!    its CPU per idle poll, the budget's figure for the daemon.
-//! 5. The daemon again, with an appointment boundary a few seconds ahead for some users: the
+//! 5. The daemon at its defaults but for a poll a second, at the 2 h and at the 24 h
+//!    look-ahead: its CPU per idle poll, the budget's figure for the daemon.
+//! 6. The daemon again, with an appointment boundary a few seconds ahead for some users: the
 //!    time from the boundary second to the write arriving at the STARFACE fake.
-//! 6. The size of the static musl release binary, when it was built.
+//! 7. The size of the static musl release binary, when it was built.
 //!
 //! CPU time and peak RSS of a finished `once` come from `wait4`'s rusage (through the `libc`
 //! crate): std does not expose it, and `/proc/<pid>` is gone once the child is reaped.
@@ -1048,7 +1048,7 @@ fn run(opts: &Options) -> Result<(), String> {
         Some(stop_ok && stop_took < Duration::from_secs(5)),
     ));
 
-    // 4b. The daemon's idle polls at the defaults (directory every 600 s), at both windows.
+    // 5. The daemon's idle polls at the defaults (directory every 600 s), at both windows.
     for (hours, name) in [
         (None, "2 h look-ahead (default)"),
         (Some(24), "24 h look-ahead"),
@@ -1074,11 +1074,11 @@ fn run(opts: &Options) -> Result<(), String> {
         ));
     }
 
-    // 5. Boundary latency.
+    // 6. Boundary latency.
     let latency = boundary_latency(&fakes, &bin, &dir, &state_dir, users)?;
     rows.extend(latency);
 
-    // 6. The static binary.
+    // 7. The static binary.
     let (size_row, size_note) = binary_size(&bin);
     rows.push(size_row);
 
