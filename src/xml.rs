@@ -320,6 +320,14 @@ impl<'a> Reader<'a> {
                 bindings += 1;
             }
         }
+        // A child that declares nothing and uses its parent's prefix is in its parent's
+        // namespace: most elements of an answer are, and this saves the lookup.
+        let inherited = match self.stack.last() {
+            Some(parent) if bindings == 0 && same(parent.prefix, prefix) => {
+                Some((parent.ns, parent.id))
+            }
+            _ => None,
+        };
         // On the stack before anything can fail, so that its bindings stay counted.
         self.stack.push(Open {
             prefix,
@@ -328,7 +336,10 @@ impl<'a> Reader<'a> {
             id: None,
             bindings,
         });
-        let (ns, id) = self.resolve(prefix)?;
+        let (ns, id) = match inherited {
+            Some(found) => found,
+            None => self.resolve(prefix)?,
+        };
         if let Some(top) = self.stack.last_mut() {
             top.ns = ns;
             top.id = id;
@@ -637,6 +648,26 @@ mod tests {
             Err(XmlError::Unbalanced {
                 detail: "undeclared namespace prefix 'p'".into(),
             }),
+        );
+    }
+
+    #[test]
+    fn children_share_their_parents_namespace_only_while_nothing_is_declared() {
+        // A child with its parent's prefix and no declarations takes the parent's namespace
+        // without a lookup; one that declares anything, or uses another prefix, is resolved.
+        check(
+            r#"<p:a xmlns:p="urn:1"><p:b><p:c xmlns:p="urn:2"><p:d/></p:c><p:e/></p:b></p:a>"#,
+            Ok("{urn:1}a {urn:1}b {urn:2}c {urn:2}d /d /c {urn:1}e /e /b /a"),
+        );
+        check(
+            r#"<a xmlns="urn:x"><b xmlns:q="urn:q"><c/></b><q:d/></a>"#,
+            Err(XmlError::Unbalanced {
+                detail: "undeclared namespace prefix 'q'".into(),
+            }),
+        );
+        check(
+            r#"<a xmlns="urn:x"><b xmlns:q="urn:q"><c/><q:d><e/></q:d></b></a>"#,
+            Ok("{urn:x}a {urn:x}b {urn:x}c /c {urn:q}d {urn:x}e /e /d /b /a"),
         );
     }
 
