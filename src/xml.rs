@@ -93,26 +93,45 @@ impl fmt::Display for XmlError {
 
 impl std::error::Error for XmlError {}
 
-/// Whether text holds an entity or character reference. A plain loop: the texts are short,
-/// and for them it is cheaper than a call to `memchr`.
+/// Whether text holds an entity or character reference. Eight bytes at a time: the texts are
+/// short, and for them this is cheaper than a call to `memchr`, and than a byte loop.
 #[inline]
 fn has_reference(raw: &str) -> bool {
-    raw.bytes().any(|b| b == b'&')
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const AMPERSANDS: u64 = 0x2626_2626_2626_2626;
+    let mut words = raw.as_bytes().chunks_exact(8);
+    for word in words.by_ref() {
+        // A zero byte in `x` is an ampersand in the text; the expression is non-zero exactly
+        // when `x` has a zero byte. The conversion cannot fail on exact chunks.
+        let x = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default()) ^ AMPERSANDS;
+        if x.wrapping_sub(ONES) & !x & (ONES << 7) != 0 {
+            return true;
+        }
+    }
+    words.remainder().contains(&b'&')
+}
+
+/// Where the next `&` is, by a byte loop (the texts are short; see `has_reference`).
+fn next_reference(text: &str) -> Option<usize> {
+    text.bytes().position(|b| b == b'&')
 }
 
 /// Decodes the predefined entities and character references.
 pub fn unescape(raw: &str) -> Result<Cow<'_, str>, XmlError> {
-    if !raw.contains('&') {
+    let Some(mut at) = next_reference(raw) else {
         return Ok(Cow::Borrowed(raw));
-    }
+    };
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
+    loop {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        // A reference is at most 12 bytes before its `;` (`#x10FFFF` and the named ones are
+        // shorter); looking no further keeps a stray `&` from scanning the rest of the text.
         let end = after
-            .find(';')
-            .filter(|&e| e <= 12)
+            .bytes()
+            .take(13)
+            .position(|b| b == b';')
             .ok_or_else(|| XmlError::UnknownEntity {
                 name: after.chars().take(12).collect(),
             })?;
@@ -143,6 +162,10 @@ pub fn unescape(raw: &str) -> Result<Cow<'_, str>, XmlError> {
         };
         out.push(c);
         rest = &after[end + 1..];
+        match next_reference(rest) {
+            Some(next) => at = next,
+            None => break,
+        }
     }
     out.push_str(rest);
     Ok(Cow::Owned(out))
@@ -179,14 +202,24 @@ pub enum Event<'a> {
     Text(Cow<'a, str>),
 }
 
+/// An open element.
+#[derive(Clone, Copy)]
 struct Open<'a> {
     prefix: &'a str,
     local: &'a str,
     ns: &'a str,
     id: NsId,
     /// How many namespace bindings this element pushed.
-    bindings: usize,
+    bindings: u32,
 }
+
+const CLOSED: Open<'static> = Open {
+    prefix: "",
+    local: "",
+    ns: "",
+    id: None,
+    bindings: 0,
+};
 
 /// One namespace declaration in scope.
 struct Binding<'a> {
@@ -204,20 +237,29 @@ struct Binding<'a> {
 const SCAN_LIMIT: usize = 8;
 
 /// The pull reader.
+///
+/// It is built for the common case of an answer from a server: most start tags have no
+/// attributes and declare nothing, and most elements share their parent's prefix. Such an
+/// element is opened with a few comparisons and one store into a fixed array of open
+/// elements (the depth is bounded anyway); namespace declarations are bound as their
+/// attributes arrive, and the other attributes are only looked at when there are any.
 pub struct Reader<'a> {
     tokens: Tokenizer<'a>,
-    stack: Vec<Open<'a>>,
+    /// The open elements, `depth` of them.
+    open: [Open<'a>; MAX_DEPTH],
+    depth: usize,
     bindings: Vec<Binding<'a>>,
     /// Prefix → index in `bindings` of its innermost declaration.
     latest: HashMap<&'a str, usize>,
     /// The namespaces the caller tells apart by `NsId`.
     known: &'static [&'static str],
-    /// The element being opened: its name, then its attributes one token at a time.
+    /// The start tag being read: its name, and how many namespaces it has declared so far.
     pending: Option<(&'a str, &'a str)>,
+    pending_bindings: u32,
+    /// Its attributes other than namespace declarations, as written.
     raw_attrs: Vec<(&'a str, &'a str, &'a str)>,
     attrs: Vec<Attr<'a>>,
     queued_end: bool,
-    seen_root: bool,
     done: bool,
     /// Bindings examined and looked up so far, to show in tests that resolution stays linear.
     work: u64,
@@ -233,15 +275,16 @@ impl<'a> Reader<'a> {
     pub fn with_namespaces(text: &'a str, known: &'static [&'static str]) -> Reader<'a> {
         Reader {
             tokens: Tokenizer::from(text),
-            stack: Vec::new(),
+            open: [CLOSED; MAX_DEPTH],
+            depth: 0,
             bindings: Vec::new(),
             latest: HashMap::new(),
             known,
             pending: None,
+            pending_bindings: 0,
             raw_attrs: Vec::new(),
             attrs: Vec::new(),
             queued_end: false,
-            seen_root: false,
             done: false,
             work: 0,
         }
@@ -297,82 +340,109 @@ impl<'a> Reader<'a> {
             id,
             hides,
         });
+        self.pending_bindings += 1;
     }
 
-    /// Finishes the pending start tag: binds its namespaces, resolves names.
-    fn open(&mut self) -> Result<Option<Event<'a>>, XmlError> {
-        let Some((prefix, local)) = self.pending.take() else {
+    /// An attribute of the start tag being read: a namespace declaration is bound at once (it
+    /// holds for the whole tag, whatever the order), any other is kept for `open`.
+    fn attribute(
+        &mut self,
+        prefix: &'a str,
+        local: &'a str,
+        value: &'a str,
+    ) -> Result<(), XmlError> {
+        if self.pending.is_none() {
             return Err(XmlError::Unbalanced {
                 detail: "attribute outside a start tag".into(),
             });
-        };
-        if self.stack.len() >= MAX_DEPTH {
-            return Err(XmlError::TooDeep);
         }
-        let raw = std::mem::take(&mut self.raw_attrs);
-        let mut bindings = 0;
-        for &(p, l, v) in &raw {
-            if same(p, "xmlns") {
-                self.bind(l, v);
-                bindings += 1;
-            } else if p.is_empty() && same(l, "xmlns") {
-                self.bind("", v);
-                bindings += 1;
-            }
+        if same(prefix, "xmlns") {
+            self.bind(local, value);
+        } else if prefix.is_empty() && same(local, "xmlns") {
+            self.bind("", value);
+        } else {
+            self.raw_attrs.push((prefix, local, value));
+        }
+        Ok(())
+    }
+
+    /// Finishes the pending start tag: resolves its name and its attributes.
+    fn open(&mut self) -> Result<Event<'a>, XmlError> {
+        let Some((prefix, local)) = self.pending.take() else {
+            return Err(XmlError::Unbalanced {
+                detail: "end of a start tag without its name".into(),
+            });
+        };
+        let bindings = std::mem::take(&mut self.pending_bindings);
+        let depth = self.depth;
+        if depth >= MAX_DEPTH {
+            return Err(XmlError::TooDeep);
         }
         // A child that declares nothing and uses its parent's prefix is in its parent's
         // namespace: most elements of an answer are, and this saves the lookup.
-        let inherited = match self.stack.last() {
-            Some(parent) if bindings == 0 && same(parent.prefix, prefix) => {
-                Some((parent.ns, parent.id))
-            }
-            _ => None,
+        let parent = match depth.checked_sub(1) {
+            Some(i) => self.open.get(i).copied(),
+            None => None,
         };
-        // On the stack before anything can fail, so that its bindings stay counted.
-        self.stack.push(Open {
+        let (ns, id) = match parent {
+            Some(p) if bindings == 0 && same(p.prefix, prefix) => (p.ns, p.id),
+            _ => self.resolve(prefix).inspect_err(|_| {
+                // Counted as open all the same, so that its bindings go when it closes.
+                self.push(Open {
+                    prefix,
+                    local,
+                    ns: "",
+                    id: None,
+                    bindings,
+                })
+            })?,
+        };
+        self.push(Open {
             prefix,
             local,
-            ns: "",
-            id: None,
+            ns,
+            id,
             bindings,
         });
-        let (ns, id) = match inherited {
-            Some(found) => found,
-            None => self.resolve(prefix)?,
-        };
-        if let Some(top) = self.stack.last_mut() {
-            top.ns = ns;
-            top.id = id;
+        if !self.attrs.is_empty() {
+            self.attrs.clear();
         }
-        self.attrs.clear();
+        if !self.raw_attrs.is_empty() {
+            self.resolve_attributes()?;
+        }
+        Ok(Event::Start { ns, id, local })
+    }
+
+    fn push(&mut self, open: Open<'a>) {
+        if let Some(slot) = self.open.get_mut(self.depth) {
+            *slot = open;
+            self.depth += 1;
+        }
+    }
+
+    /// Resolves and decodes the attributes of the start tag just opened into `attrs`.
+    #[inline(never)]
+    fn resolve_attributes(&mut self) -> Result<(), XmlError> {
+        let raw = std::mem::take(&mut self.raw_attrs);
         let mut result = Ok(());
         for &(p, l, v) in &raw {
-            if same(p, "xmlns") || (p.is_empty() && same(l, "xmlns")) {
-                continue;
-            }
-            let ans = if p.is_empty() {
-                ""
+            let ns = if p.is_empty() {
+                Ok("")
             } else {
-                match self.resolve(p) {
-                    Ok((ns, _)) => ns,
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
+                self.resolve(p).map(|(ns, _)| ns)
             };
             let value = if has_reference(v) {
                 unescape(v)
             } else {
                 Ok(Cow::Borrowed(v))
             };
-            match value {
-                Ok(value) => self.attrs.push(Attr {
-                    ns: ans,
+            match (ns, value) {
+                (Ok(ns), Ok(value)) => self.attrs.push(Attr {
+                    ns,
                     local: l,
                     value,
                 }),
-                Err(e) => {
+                (Err(e), _) | (_, Err(e)) => {
                     result = Err(e);
                     break;
                 }
@@ -381,16 +451,55 @@ impl<'a> Reader<'a> {
         // The buffer goes back for the next start tag, emptied but with its capacity.
         self.raw_attrs = raw;
         self.raw_attrs.clear();
-        result?;
-        self.seen_root = true;
-        Ok(Some(Event::Start { ns, id, local }))
+        result
     }
 
-    fn close(&mut self) -> Result<Option<Event<'a>>, XmlError> {
-        let open = self.stack.pop().ok_or_else(|| XmlError::Unbalanced {
-            detail: "end tag without start tag".into(),
-        })?;
-        for _ in 0..open.bindings {
+    /// An end tag: it must close the innermost open element.
+    fn close_tag(&mut self, prefix: &str, local: &str) -> Result<Event<'a>, XmlError> {
+        let top = match self.depth.checked_sub(1) {
+            Some(i) => self.open.get(i).copied(),
+            None => None,
+        };
+        match top {
+            Some(top) if same(top.local, local) && same(top.prefix, prefix) => self.close(),
+            Some(top) => Err(XmlError::Unbalanced {
+                detail: format!(
+                    "</{}> closes <{}>",
+                    qname(prefix, local),
+                    qname(top.prefix, top.local)
+                ),
+            }),
+            None => Err(XmlError::Unbalanced {
+                detail: "end tag without start tag".into(),
+            }),
+        }
+    }
+
+    fn close(&mut self) -> Result<Event<'a>, XmlError> {
+        let top = match self.depth.checked_sub(1) {
+            Some(i) => self.open.get(i).copied(),
+            None => None,
+        };
+        let Some(open) = top else {
+            return Err(XmlError::Unbalanced {
+                detail: "end tag without start tag".into(),
+            });
+        };
+        self.depth -= 1;
+        if open.bindings > 0 {
+            self.unbind(open.bindings);
+        }
+        self.done = self.depth == 0;
+        Ok(Event::End {
+            ns: open.ns,
+            id: open.id,
+            local: open.local,
+        })
+    }
+
+    /// Takes the last `n` bindings out of scope, uncovering those they hid.
+    fn unbind(&mut self, n: u32) {
+        for _ in 0..n {
             if let Some(b) = self.bindings.pop() {
                 match b.hides {
                     Some(i) => self.latest.insert(b.prefix, i),
@@ -398,14 +507,6 @@ impl<'a> Reader<'a> {
                 };
             }
         }
-        if self.stack.is_empty() {
-            self.done = true;
-        }
-        Ok(Some(Event::End {
-            ns: open.ns,
-            id: open.id,
-            local: open.local,
-        }))
     }
 
     /// The next event; `Ok(None)` once the root element has closed (anything after it other
@@ -414,7 +515,7 @@ impl<'a> Reader<'a> {
     pub fn next(&mut self) -> Result<Option<Event<'a>>, XmlError> {
         if self.queued_end {
             self.queued_end = false;
-            return self.close();
+            return self.close().map(Some);
         }
         loop {
             let token = match self.tokens.next() {
@@ -424,13 +525,6 @@ impl<'a> Reader<'a> {
                 None => return Err(XmlError::UnexpectedEnd),
             };
             match token {
-                Token::Declaration { .. }
-                | Token::Comment { .. }
-                | Token::ProcessingInstruction { .. } => {}
-                Token::DtdStart { .. }
-                | Token::EmptyDtd { .. }
-                | Token::EntityDeclaration { .. }
-                | Token::DtdEnd { .. } => return Err(XmlError::Dtd),
                 Token::ElementStart { prefix, local, .. } => {
                     if self.done {
                         return Err(XmlError::Unbalanced {
@@ -438,55 +532,36 @@ impl<'a> Reader<'a> {
                         });
                     }
                     self.pending = Some((prefix.as_str(), local.as_str()));
-                    self.raw_attrs.clear();
                 }
                 Token::Attribute {
                     prefix,
                     local,
                     value,
                     ..
-                } => {
-                    if self.pending.is_none() {
-                        return Err(XmlError::Unbalanced {
-                            detail: "attribute outside a start tag".into(),
-                        });
-                    }
-                    self.raw_attrs
-                        .push((prefix.as_str(), local.as_str(), value.as_str()));
-                }
-                Token::ElementEnd { end, .. } => match end {
-                    ElementEnd::Open => return self.open(),
-                    ElementEnd::Empty => {
-                        let ev = self.open()?;
-                        self.queued_end = true;
-                        return Ok(ev);
-                    }
-                    ElementEnd::Close(prefix, local) => {
-                        let top = self.stack.last().ok_or_else(|| XmlError::Unbalanced {
-                            detail: "end tag without start tag".into(),
-                        })?;
-                        if !same(top.prefix, prefix.as_str()) || !same(top.local, local.as_str()) {
-                            return Err(XmlError::Unbalanced {
-                                detail: format!(
-                                    "</{}> closes <{}>",
-                                    qname(prefix.as_str(), local.as_str()),
-                                    qname(top.prefix, top.local)
-                                ),
-                            });
+                } => self.attribute(prefix.as_str(), local.as_str(), value.as_str())?,
+                Token::ElementEnd { end, .. } => {
+                    return match end {
+                        ElementEnd::Open => self.open().map(Some),
+                        ElementEnd::Empty => {
+                            let ev = self.open()?;
+                            self.queued_end = true;
+                            Ok(Some(ev))
                         }
-                        return self.close();
-                    }
-                },
+                        ElementEnd::Close(prefix, local) => {
+                            self.close_tag(prefix.as_str(), local.as_str()).map(Some)
+                        }
+                    };
+                }
                 Token::Text { text } => {
-                    if self.stack.is_empty() {
-                        if text.as_str().trim().is_empty() {
+                    let raw = text.as_str();
+                    if self.depth == 0 {
+                        if raw.trim().is_empty() {
                             continue;
                         }
                         return Err(XmlError::Unbalanced {
                             detail: "text outside the root element".into(),
                         });
                     }
-                    let raw = text.as_str();
                     let text = if has_reference(raw) {
                         unescape(raw)?
                     } else {
@@ -495,13 +570,20 @@ impl<'a> Reader<'a> {
                     return Ok(Some(Event::Text(text)));
                 }
                 Token::Cdata { text, .. } => {
-                    if self.stack.is_empty() {
+                    if self.depth == 0 {
                         return Err(XmlError::Unbalanced {
                             detail: "CDATA outside the root element".into(),
                         });
                     }
                     return Ok(Some(Event::Text(Cow::Borrowed(text.as_str()))));
                 }
+                Token::Declaration { .. }
+                | Token::Comment { .. }
+                | Token::ProcessingInstruction { .. } => {}
+                Token::DtdStart { .. }
+                | Token::EmptyDtd { .. }
+                | Token::EntityDeclaration { .. }
+                | Token::DtdEnd { .. } => return Err(XmlError::Dtd),
             }
         }
     }
@@ -540,7 +622,7 @@ impl<'a> Reader<'a> {
 
     /// How deep the reader is (0 outside the root element).
     pub fn depth(&self) -> usize {
-        self.stack.len()
+        self.depth
     }
 }
 
@@ -819,6 +901,30 @@ mod tests {
         assert!(matches!(r.next(), Ok(Some(Event::End { local: "e", .. }))));
         assert!(matches!(r.next(), Ok(Some(Event::End { local: "a", .. }))));
         assert_eq!(r.next(), Ok(None));
+    }
+
+    #[test]
+    fn references_are_found_at_every_position() {
+        // The scan goes eight bytes at a time: an ampersand must be seen in every lane of a
+        // word and in the bytes after the last whole word, and bytes that differ from `&` by
+        // one bit (`\'`, `$`, `f`, `\xA6` in UTF-8) must not count.
+        for len in 0..20 {
+            let plain = "'$f¦".chars().cycle().take(len).collect::<String>();
+            assert!(!has_reference(&plain), "{plain:?}");
+            for at in 0..len {
+                let text: String = "x".repeat(at) + "&" + &"y".repeat(len - at - 1);
+                assert!(has_reference(&text), "{text:?}");
+            }
+        }
+        // A reference ends within 12 bytes of its `&`; a `;` further away does not make one.
+        check("<a>&#x0000000041;</a>", Ok(r#"{}a "A" /a"#));
+        check(
+            "<a>&#x00000000041;</a>",
+            Err(XmlError::UnknownEntity {
+                name: "#x0000000004".into(),
+            }),
+        );
+        check("<a>a&amp;b&lt;c&gt;</a>", Ok(r#"{}a "a&b<c>" /a"#));
     }
 
     #[test]
