@@ -107,65 +107,73 @@ enum Name {
     IsAllDayEvent,
 }
 
-fn name_of(local: &str) -> Name {
+/// The element names we look at, each with its `Name`.
+const NAMES: [(&str, Name); 31] = {
     use Name as N;
-    // By length first, so that an element name is compared with one to four candidates.
-    let candidates: &[(&str, Name)] = match local.len() {
-        3 => &[("End", N::EndEl)],
-        4 => &[("Body", N::Body)],
-        5 => &[
-            ("Items", N::Items),
-            ("Value", N::Value),
-            ("Start", N::StartEl),
-            ("Fault", N::Fault),
-        ],
-        6 => &[("detail", N::Detail)],
-        7 => &[
-            ("EndTime", N::EndTime),
-            ("Subject", N::SubjectEl),
-            ("Message", N::MessageEl),
-        ],
-        8 => &[("BusyType", N::BusyType), ("Envelope", N::Envelope)],
-        9 => &[
-            ("StartTime", N::StartTime),
-            ("IsPrivate", N::IsPrivateEl),
-            ("faultcode", N::FaultCodeEl),
-        ],
-        10 => &[("MessageXml", N::MessageXml)],
-        11 => &[
-            ("MessageText", N::MessageTextEl),
-            ("Sensitivity", N::SensitivityEl),
-            ("faultstring", N::FaultStringEl),
-        ],
-        12 => &[
-            ("CalendarItem", N::CalendarItem),
-            ("ResponseCode", N::ResponseCodeEl),
-        ],
-        13 => &[
-            ("CalendarEvent", N::CalendarEvent),
-            ("IsAllDayEvent", N::IsAllDayEvent),
-        ],
-        15 => &[("ResponseMessage", N::ResponseMessage)],
-        16 => &[
-            ("FreeBusyResponse", N::FreeBusyResponse),
-            ("FindItemResponse", N::FindItemResponse),
-        ],
-        18 => &[("CalendarEventArray", N::CalendarEventArray)],
-        20 => &[
-            ("CalendarEventDetails", N::CalendarEventDetails),
-            ("LegacyFreeBusyStatus", N::LegacyFreeBusyStatus),
-        ],
-        23 => &[("FindItemResponseMessage", N::FindItemResponseMessage)],
-        27 => &[(
+    [
+        ("End", N::EndEl),
+        ("Body", N::Body),
+        ("Items", N::Items),
+        ("Value", N::Value),
+        ("Start", N::StartEl),
+        ("Fault", N::Fault),
+        ("detail", N::Detail),
+        ("EndTime", N::EndTime),
+        ("Subject", N::SubjectEl),
+        ("Message", N::MessageEl),
+        ("BusyType", N::BusyType),
+        ("Envelope", N::Envelope),
+        ("StartTime", N::StartTime),
+        ("IsPrivate", N::IsPrivateEl),
+        ("faultcode", N::FaultCodeEl),
+        ("MessageXml", N::MessageXml),
+        ("MessageText", N::MessageTextEl),
+        ("Sensitivity", N::SensitivityEl),
+        ("faultstring", N::FaultStringEl),
+        ("CalendarItem", N::CalendarItem),
+        ("ResponseCode", N::ResponseCodeEl),
+        ("CalendarEvent", N::CalendarEvent),
+        ("IsAllDayEvent", N::IsAllDayEvent),
+        ("ResponseMessage", N::ResponseMessage),
+        ("FreeBusyResponse", N::FreeBusyResponse),
+        ("FindItemResponse", N::FindItemResponse),
+        ("CalendarEventArray", N::CalendarEventArray),
+        ("CalendarEventDetails", N::CalendarEventDetails),
+        ("LegacyFreeBusyStatus", N::LegacyFreeBusyStatus),
+        ("FindItemResponseMessage", N::FindItemResponseMessage),
+        (
             "GetUserAvailabilityResponse",
             N::GetUserAvailabilityResponse,
-        )],
-        _ => &[],
-    };
-    candidates
-        .iter()
-        .find(|(n, _)| same(n, local))
-        .map_or(N::Other, |(_, name)| *name)
+        ),
+    ]
+};
+
+/// Where a name goes in `TABLE`: its length and first two bytes tell the names of `NAMES`
+/// apart (the table's construction fails to compile if a new name shares a slot).
+const fn slot(name: &[u8]) -> usize {
+    let first = if name.is_empty() { 0 } else { name[0] as usize };
+    let second = if name.len() < 2 { 0 } else { name[1] as usize };
+    (name.len() * 2 + first * 9 + second * 2) % 64
+}
+
+/// `NAMES` by `slot`, so that an element's name is compared with at most one candidate.
+const TABLE: [Option<(&str, Name)>; 64] = {
+    let mut table = [None; 64];
+    let mut i = 0;
+    while i < NAMES.len() {
+        let at = slot(NAMES[i].0.as_bytes());
+        assert!(table[at].is_none(), "two element names share a slot");
+        table[at] = Some(NAMES[i]);
+        i += 1;
+    }
+    table
+};
+
+fn name_of(local: &str) -> Name {
+    match TABLE.get(slot(local.as_bytes())) {
+        Some(Some((name, known))) if same(name, local) => *known,
+        _ => Name::Other,
+    }
 }
 
 /// What the current element's text is collected for.
@@ -763,6 +771,9 @@ mod tests {
             ("Subjects", N::Other),
             ("FreeBusyView", N::Other),
             ("calendarEvent", N::Other),
+            // The slot of a known name, but another name.
+            ("FreeBusyResponsX", N::Other),
+            ("Enx", N::Other),
         ];
         for (local, expect) in cases {
             assert_eq!(name_of(local), expect, "{local}");
