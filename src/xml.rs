@@ -112,16 +112,29 @@ impl std::error::Error for XmlError {}
 fn has_reference(raw: &str) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const AMPERSANDS: u64 = 0x2626_2626_2626_2626;
-    let mut words = raw.as_bytes().chunks_exact(8);
-    for word in words.by_ref() {
-        // A zero byte in `x` is an ampersand in the text; the expression is non-zero exactly
-        // when `x` has a zero byte. The conversion cannot fail on exact chunks.
-        let x = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default()) ^ AMPERSANDS;
-        if x.wrapping_sub(ONES) & !x & (ONES << 7) != 0 {
-            return true;
-        }
+    // A zero byte in `x` is an ampersand in the text; the expression is non-zero exactly when
+    // `x` has a zero byte.
+    let found = |word: [u8; 8]| {
+        let x = u64::from_le_bytes(word) ^ AMPERSANDS;
+        x.wrapping_sub(ONES) & !x & (ONES << 7) != 0
+    };
+    let bytes = raw.as_bytes();
+    let mut words = bytes.chunks_exact(8);
+    // The conversions cannot fail on exact chunks and on the last eight bytes.
+    if words
+        .by_ref()
+        .any(|w| <[u8; 8]>::try_from(w).is_ok_and(found))
+    {
+        return true;
     }
-    words.remainder().contains(&b'&')
+    if words.remainder().is_empty() {
+        return false;
+    }
+    match bytes.len().checked_sub(8).and_then(|at| bytes.get(at..)) {
+        // The last eight bytes, overlapping the last whole word.
+        Some(last) => <[u8; 8]>::try_from(last).is_ok_and(found),
+        None => bytes.contains(&b'&'),
+    }
 }
 
 /// Where the next `&` is, by a byte loop (the texts are short; see `has_reference`).
@@ -467,47 +480,39 @@ impl<'a> Reader<'a> {
         result
     }
 
+    /// The innermost open element.
+    #[inline]
+    fn top(&self) -> Option<&Open<'a>> {
+        self.open.get(self.depth.checked_sub(1)?)
+    }
+
     /// An end tag: it must close the innermost open element.
+    #[inline]
     fn close_tag(&mut self, prefix: &str, local: &str) -> Result<Event<'a>, XmlError> {
-        let top = match self.depth.checked_sub(1) {
-            Some(i) => self.open.get(i).copied(),
-            None => None,
-        };
-        match top {
+        match self.top() {
             Some(top) if same(top.local, local) && same(top.prefix, prefix) => self.close(),
-            Some(top) => Err(XmlError::Unbalanced {
-                detail: format!(
-                    "</{}> closes <{}>",
-                    qname(prefix, local),
-                    qname(top.prefix, top.local)
-                ),
-            }),
-            None => Err(XmlError::Unbalanced {
-                detail: "end tag without start tag".into(),
-            }),
+            top => Err(mismatch(prefix, local, top)),
         }
     }
 
+    #[inline]
     fn close(&mut self) -> Result<Event<'a>, XmlError> {
-        let top = match self.depth.checked_sub(1) {
-            Some(i) => self.open.get(i).copied(),
-            None => None,
-        };
-        let Some(open) = top else {
-            return Err(XmlError::Unbalanced {
-                detail: "end tag without start tag".into(),
-            });
+        let Some(&Open {
+            local,
+            ns,
+            id,
+            bindings,
+            ..
+        }) = self.top()
+        else {
+            return Err(mismatch("", "", None));
         };
         self.depth -= 1;
-        if open.bindings > 0 {
-            self.unbind(open.bindings);
+        if bindings > 0 {
+            self.unbind(bindings);
         }
         self.done = self.depth == 0;
-        Ok(Event::End {
-            ns: open.ns,
-            id: open.id,
-            local: open.local,
-        })
+        Ok(Event::End { ns, id, local })
     }
 
     /// Takes the last `n` bindings out of scope, uncovering those they hid.
@@ -656,6 +661,20 @@ fn syntax_error(e: &xmlparser::Error) -> XmlError {
             detail,
         }
     }
+}
+
+/// An end tag that does not close the innermost open element (`None`: there is none).
+#[cold]
+fn mismatch(prefix: &str, local: &str, open: Option<&Open<'_>>) -> XmlError {
+    let detail = match open {
+        Some(open) => format!(
+            "</{}> closes <{}>",
+            qname(prefix, local),
+            qname(open.prefix, open.local)
+        ),
+        None => "end tag without start tag".to_string(),
+    };
+    XmlError::Unbalanced { detail }
 }
 
 fn qname(prefix: &str, local: &str) -> String {
