@@ -42,6 +42,10 @@ impl From<io::Error> for WireError {
 /// The largest status line plus headers we read.
 pub const MAX_HEAD: usize = 64 * 1024;
 
+/// The most a body is sized in advance from its `Content-Length`; beyond it, it grows as it
+/// arrives.
+const PRESIZE_MAX: usize = 4 << 20;
+
 /// The size of a connection's read buffer.
 const READ_BUF: usize = 16 * 1024;
 
@@ -375,6 +379,11 @@ pub fn read_response<R: Read>(
                 if len > max_body {
                     return Err(WireError::TooLarge);
                 }
+                // Sized once from the announced length: growing by doubling was a fresh
+                // mapping, a copy and new page faults per step for every EWS response (musl
+                // maps large blocks one by one). Capped, so that a server announcing much and
+                // sending little costs no more than the cap.
+                body.reserve_exact(len.min(PRESIZE_MAX));
                 src.exact(len, &mut body)?;
             }
             Framing::UntilClose => src.rest(&mut body, max_body)?,
